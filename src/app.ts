@@ -1,0 +1,183 @@
+// The composition root: the only place that constructs implementations and wires them together.
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import Fastify, { type FastifyInstance } from "fastify";
+import { createCA } from "./ca/index.js";
+import { derived, type Config } from "./config/index.js";
+import { systemClock, type Clock } from "./core/clock.js";
+import { initPki, loadIssuer, pkiPaths, type Issuer, type KeySpec } from "./issuance/index.js";
+import { createLogger, type Logger } from "./log/index.js";
+import { createNonceService } from "./nonce/index.js";
+import { createPolicy } from "./policy/index.js";
+import { createRA, type RA } from "./ra/index.js";
+import { createDb, createStorage, migrate, type Storage } from "./sa/index.js";
+import { ensureServerTls } from "./tls.js";
+import { createResolver, createVA } from "./va/index.js";
+import type { Resolver } from "./va/types.js";
+import { createLinker, wfePlugin } from "./wfe/index.js";
+
+export function keySpec(name: string): KeySpec {
+  const [type, size] = name.split("-") as [string, string];
+  if (type === "ecdsa") return { type: "ecdsa", curve: size === "p384" ? "P-384" : "P-256" };
+  return { type: "rsa", bits: Number(size) as 2048 | 3072 | 4096 };
+}
+
+/** Creates the root and intermediate on first start (or reuses them) and loads the issuer. */
+export async function preparePki(config: Config): Promise<{ issuer: Issuer; created: boolean; rootPath: string }> {
+  const { caDir } = derived(config);
+  const { pki } = config;
+  const { created, paths } = await initPki({
+    dir: caDir,
+    rootKey: keySpec(pki.rootKey),
+    intermediateKey: keySpec(pki.intermediateKey),
+    rootSubject: pki.rootSubject,
+    intermediateSubject: pki.intermediateSubject,
+    rootDays: Math.round(pki.rootLifetime / 86400),
+    intermediateDays: Math.round(pki.intermediateLifetime / 86400),
+    passphrase: pki.passphrase,
+  });
+  const issuer = await loadIssuer({ dir: caDir, passphrase: pki.passphrase });
+  return { issuer, created, rootPath: paths.rootCert };
+}
+
+export interface AnvilApp {
+  app: FastifyInstance;
+  ra: RA;
+  sa: Storage;
+  issuer: Issuer;
+  log: Logger;
+  directoryUrl: string;
+  rootPath: string;
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface BuildOptions {
+  logger?: Logger;
+  clock?: Clock;
+  resolver?: Resolver;
+  validatorPollMs?: number;
+}
+
+export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<AnvilApp> {
+  const d = derived(config);
+  const clock = opts.clock ?? systemClock;
+  const log = opts.logger ?? createLogger({ level: config.log.level });
+  mkdirSync(d.dataDir, { recursive: true });
+
+  if (config.database.migrateOnStart) {
+    const applied = await migrate(d.databaseUrl);
+    if (applied.length) log.info({ applied }, "database migrations applied");
+  }
+  const db = await createDb(d.databaseUrl);
+  const sa = createStorage(db, () => clock.now());
+  const { issuer, created, rootPath } = await preparePki(config);
+  if (created) log.info({ rootPath }, "created a new root and intermediate CA");
+
+  const nonceKey = await sa.getOrCreateSetting("nonce-key", () => randomBytes(32).toString("base64"));
+  const nonces = createNonceService({
+    key: Buffer.from(nonceKey, "base64"),
+    store: { markRedeemed: (n, e) => sa.markNonceRedeemed(n, e) },
+    lifetimeSeconds: config.acme.nonceLifetime,
+    now: () => clock.now().getTime(),
+  });
+
+  const v = config.validation;
+  const resolver = opts.resolver ?? createResolver({ server: v.dnsResolver, timeoutMs: v.timeout * 1000 });
+  const va = createVA({
+    resolver,
+    config: { httpPort: v.http01Port, tlsAlpnPort: v.tlsAlpn01Port, timeoutMs: v.timeout * 1000, denyCidrs: v.denyCidrs, denyPrivate: v.denyPrivate },
+    log,
+  });
+  const a = config.acme;
+  const ca = createCA({ issuer, clock, config: { certificateLifetime: a.certificateLifetime, maxCertificateLifetime: a.maxCertificateLifetime } });
+  const ra = createRA(
+    {
+      sa, va, ca, clock, log,
+      policy: createPolicy(config.policy),
+      config: {
+        orderLifetime: a.orderLifetime,
+        pendingAuthzLifetime: a.pendingAuthzLifetime,
+        validAuthzLifetime: a.validAuthzLifetime,
+        maxCertificateLifetime: a.maxCertificateLifetime,
+        contactSchemes: a.contactSchemes,
+        maxContacts: a.maxContacts,
+        maxIdentifiersPerOrder: a.maxIdentifiersPerOrder,
+        termsOfService: a.termsOfService,
+        validation: { concurrency: v.concurrency, timeout: v.timeout, maxAttempts: v.maxAttempts },
+      },
+    },
+    { validatorPollMs: opts.validatorPollMs },
+  );
+
+  const tlsDir = d.tlsDir;
+  const tlsOptions = async () =>
+    ensureServerTls({ dir: tlsDir, issuer, hostnames: config.hostnames, lifetimeSeconds: config.tls.certificateLifetime, renewBefore: config.tls.renewBefore, now: clock.now() });
+  const tls = config.tls.enabled ? await tlsOptions() : undefined;
+
+  const app = Fastify({
+    loggerInstance: log,
+    disableRequestLogging: true,
+    bodyLimit: 64 * 1024,
+    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+  }) as unknown as FastifyInstance;
+
+  // one line per request
+  app.addHook("onResponse", async (req, reply) => {
+    req.log.info({ method: req.method, url: req.url, route: req.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
+  });
+  app.get("/healthz", async (_req, reply) => reply.send({ status: "ok" }));
+  app.get("/readyz", async (_req, reply) => {
+    try {
+      await sa.ping();
+      return reply.send({ status: "ready" });
+    } catch {
+      return reply.code(503).header("Retry-After", "5").send({ status: "database unreachable" });
+    }
+  });
+
+  const linker = createLinker(d.baseUrl);
+  await app.register(wfePlugin, {
+    ra,
+    nonces,
+    linker,
+    directoryMeta: { termsOfService: a.termsOfService, website: a.website, caaIdentities: a.caaIdentities, externalAccountRequired: false },
+    pki: { rootPems: [issuer.rootPem], intermediatePems: [issuer.intermediatePem], chains: (der) => issuer.chainPems(der) },
+    retryAfter: a.retryAfter,
+    ordersPerPage: a.ordersPerPage,
+    bodyLimit: 64 * 1024,
+  });
+
+  let renewTimer: NodeJS.Timeout | undefined;
+  let pruneTimer: NodeJS.Timeout | undefined;
+
+  return {
+    app, ra, sa, issuer, log, rootPath,
+    directoryUrl: linker.directory(),
+    async listen() {
+      const address = await app.listen({ host: d.host, port: d.port });
+      ra.startBackground();
+      pruneTimer = setInterval(() => void sa.pruneNonces(clock.now()).catch(() => undefined), 10 * 60_000);
+      pruneTimer.unref();
+      if (tls) {
+        renewTimer = setInterval(async () => {
+          try {
+            const next = await tlsOptions();
+            (app.server as import("node:https").Server).setSecureContext({ cert: next.cert, key: next.key });
+          } catch (err) {
+            log.error({ err }, "server certificate renewal failed");
+          }
+        }, 6 * 3600_000);
+        renewTimer.unref();
+      }
+      return address;
+    },
+    async close() {
+      if (renewTimer) clearInterval(renewTimer);
+      if (pruneTimer) clearInterval(pruneTimer);
+      await app.close(); // stops accepting, finishes in-flight requests
+      await ra.stopBackground(10_000);
+      await db.$disconnect();
+    },
+  };
+}

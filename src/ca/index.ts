@@ -1,0 +1,52 @@
+// The CA: re-checks the request, picks the serial and the validity window, signs with the issuer.
+// Storage of the result is the RA's job (one transaction with the order), so a certificate and its
+// valid order always appear together.
+import { X509Certificate } from "node:crypto";
+import { addSeconds, type Clock } from "../core/clock.js";
+import type { ParsedCsr } from "../core/csr.js";
+import { canonicalSerial, newId } from "../core/ids.js";
+import type { Certificate, Order } from "../core/types.js";
+import { AcmeError } from "../errors/index.js";
+import { checkKey } from "../goodkey/index.js";
+import { newSerial, type Issuer } from "../issuance/index.js";
+
+export interface CAConfig {
+  certificateLifetime: number; // seconds, when the order does not ask for a window
+  maxCertificateLifetime: number;
+  /** backdate notBefore a little so clients with a slow clock accept the certificate at once */
+  backdateSeconds?: number;
+}
+
+export function createCA(deps: { issuer: Issuer; clock: Clock; config: CAConfig }) {
+  const { issuer, clock, config } = deps;
+  return {
+    async issue(order: Order, csr: ParsedCsr): Promise<Certificate> {
+      checkKey(csr.key); // defence in depth: the RA checked it too
+      const now = clock.now();
+      const notBefore = order.notBefore ?? addSeconds(now, -(config.backdateSeconds ?? 60));
+      const notAfter = order.notAfter ?? addSeconds(notBefore, config.certificateLifetime);
+      if ((notAfter.getTime() - notBefore.getTime()) / 1000 > config.maxCertificateLifetime + (config.backdateSeconds ?? 60)) {
+        throw new AcmeError("badCSR", "the requested validity exceeds this CA's maximum lifetime");
+      }
+      const identifiers = order.identifiers;
+      const commonName = csr.commonName?.toLowerCase() ?? (identifiers.find((i) => i.type === "dns" && i.value.length <= 64)?.value);
+      const serial = newSerial();
+      const der = await issuer.issue({ spki: csr.spki, identifiers, commonName, notBefore, notAfter, serial });
+      const parsed = new X509Certificate(der);
+      return {
+        id: newId(),
+        serial: canonicalSerial(parsed.serialNumber),
+        accountId: order.accountId,
+        orderId: order.id,
+        der,
+        issuer: issuer.id,
+        identifiers,
+        notBefore: new Date(parsed.validFrom),
+        notAfter: new Date(parsed.validTo),
+        status: "valid",
+      };
+    },
+  };
+}
+
+export type CA = ReturnType<typeof createCA>;

@@ -1,0 +1,164 @@
+// Public keys as facts: what kind of key an SPKI or a JWK holds, so goodkey can judge it. Parsing goes
+// through node:crypto (OpenSSL), which also rejects EC points that are not on their curve. A small strict
+// DER reader lives here too, shared with the CSR parser, so that neither depends on a library's leniency.
+import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
+import type { KeyInfo } from "./csr.js";
+import type { JsonWebKeyLike } from "./types.js";
+import { AcmeError } from "../errors/index.js";
+
+// ---------------------------------------------------------------------------------------------------
+// DER reading (X.690 §10: definite, minimal lengths; single-byte tags are all PKIX needs)
+
+export interface Tlv {
+  tag: number;
+  /** offset of the tag byte */
+  start: number;
+  /** offset of the first content byte */
+  body: number;
+  /** offset just past the content */
+  end: number;
+}
+
+export class DerError extends Error {}
+
+export function readTlv(buf: Uint8Array, pos: number, limit: number = buf.length): Tlv {
+  if (pos + 2 > limit) throw new DerError("truncated DER element");
+  const tag = buf[pos]!;
+  if ((tag & 0x1f) === 0x1f) throw new DerError("multi-byte DER tags are not supported");
+  let len = buf[pos + 1]!;
+  let body = pos + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0) throw new DerError("indefinite length is not DER");
+    if (n > 4 || body + n > limit) throw new DerError("DER length too large or truncated");
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + buf[body + i]!;
+    if (buf[body] === 0 || len < 0x80) throw new DerError("DER length is not minimally encoded");
+    body += n;
+  }
+  const end = body + len;
+  if (end > limit) throw new DerError("DER element runs past its container");
+  return { tag, start: pos, body, end };
+}
+
+/** The elements inside a constructed TLV; they must fill it exactly. */
+export function children(buf: Uint8Array, parent: Tlv): Tlv[] {
+  const out: Tlv[] = [];
+  for (let pos = parent.body; pos < parent.end; ) {
+    const t = readTlv(buf, pos, parent.end);
+    out.push(t);
+    pos = t.end;
+  }
+  return out;
+}
+
+/** Reads one TLV that must span the whole buffer (no trailing bytes). */
+export function readWhole(buf: Uint8Array, expectedTag: number): Tlv {
+  const t = readTlv(buf, 0);
+  if (t.tag !== expectedTag) throw new DerError(`expected tag 0x${expectedTag.toString(16)}, got 0x${t.tag.toString(16)}`);
+  if (t.end !== buf.length) throw new DerError("trailing bytes after the DER element");
+  return t;
+}
+
+export function expectTag(t: Tlv | undefined, tag: number, what: string): Tlv {
+  if (!t || t.tag !== tag) throw new DerError(`${what}: unexpected or missing element`);
+  return t;
+}
+
+export function content(buf: Uint8Array, t: Tlv): Uint8Array {
+  return buf.subarray(t.body, t.end);
+}
+
+export function decodeOid(bytes: Uint8Array): string {
+  if (bytes.length === 0) throw new DerError("empty OBJECT IDENTIFIER");
+  const arcs: bigint[] = [];
+  let v = 0n;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (v === 0n && b === 0x80) throw new DerError("OBJECT IDENTIFIER arc is not minimally encoded");
+    v = (v << 7n) | BigInt(b & 0x7f);
+    if (!(b & 0x80)) {
+      arcs.push(v);
+      v = 0n;
+    } else if (i === bytes.length - 1) throw new DerError("truncated OBJECT IDENTIFIER");
+  }
+  const first = arcs[0]!;
+  const head = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
+  return [...head, ...arcs.slice(1)].join(".");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Key facts
+
+const CURVES: Record<string, string> = { prime256v1: "P-256", secp384r1: "P-384", secp521r1: "P-521" };
+const ID_EC_PUBLIC_KEY = "1.2.840.10045.2.1";
+
+export function keyInfoFromKeyObject(key: KeyObject): KeyInfo {
+  const details = key.asymmetricKeyDetails ?? {};
+  switch (key.asymmetricKeyType) {
+    case "rsa": {
+      const n = (key.export({ format: "jwk" }) as JsonWebKey).n ?? "";
+      const modulus = BigInt("0x" + (Buffer.from(n, "base64url").toString("hex") || "0"));
+      return { type: "rsa", bits: details.modulusLength ?? 0, exponent: details.publicExponent ?? 0n, modulus };
+    }
+    case "ec": {
+      const name = details.namedCurve ?? "unknown";
+      return { type: "ec", curve: CURVES[name] ?? name };
+    }
+    case "ed25519":
+      return { type: "ed25519" };
+    case "ed448":
+      return { type: "ed448" };
+    default:
+      return { type: "unknown", algorithm: key.asymmetricKeyType ?? "unknown" };
+  }
+}
+
+/** Parses a DER SubjectPublicKeyInfo. Never throws: a key nobody can read is { type: "unknown" }. */
+export function keyInfoFromSpki(spki: Uint8Array): KeyInfo {
+  try {
+    return keyInfoFromKeyObject(publicKeyFromSpki(spki));
+  } catch {
+    return unknownSpki(spki);
+  }
+}
+
+export function publicKeyFromSpki(spki: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
+}
+
+// OpenSSL refused the key; name what it claimed to be so the rejection message is useful.
+function unknownSpki(spki: Uint8Array): KeyInfo {
+  try {
+    const top = readWhole(spki, 0x30);
+    const [alg] = children(spki, top);
+    const [oid, params] = children(spki, expectTag(alg, 0x30, "algorithm"));
+    const algorithm = decodeOid(content(spki, expectTag(oid, 0x06, "algorithm OID")));
+    if (algorithm === ID_EC_PUBLIC_KEY && params?.tag === 0x06) {
+      return { type: "ec", curve: decodeOid(content(spki, params)) };
+    }
+    return { type: "unknown", algorithm };
+  } catch {
+    return { type: "unknown", algorithm: "unparsable SubjectPublicKeyInfo" };
+  }
+}
+
+/** DER SPKI of a public JWK; throws AcmeError badPublicKey when the JWK is not a usable public key. */
+export function spkiFromJwk(jwk: JsonWebKeyLike): Uint8Array {
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: jwk as JsonWebKey, format: "jwk" });
+  } catch (err) {
+    throw new AcmeError("badPublicKey", `the JWK (kty ${String(jwk.kty)}) is not a valid public key`, { cause: err });
+  }
+  return new Uint8Array(key.export({ type: "spki", format: "der" }));
+}
+
+export function keyInfoFromJwk(jwk: JsonWebKeyLike): KeyInfo {
+  try {
+    return keyInfoFromKeyObject(createPublicKey({ key: jwk as JsonWebKey, format: "jwk" }));
+  } catch {
+    const crv = typeof jwk.crv === "string" ? ` ${jwk.crv}` : "";
+    return { type: "unknown", algorithm: `${String(jwk.kty)}${crv}` };
+  }
+}

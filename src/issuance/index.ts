@@ -1,0 +1,10 @@
+// Public API of the issuance part: the CA hierarchy on disk, the issuer that signs leaves, serials and
+// Anvil's own HTTPS certificate. Everything else in this folder is internal.
+export type { KeySpec } from "./keys.js";
+export { pkiPaths, initPki, importPki, checkPki } from "./pki.js";
+export type { PkiPaths, InitOptions, ImportOptions } from "./pki.js";
+export { loadIssuer } from "./issuer.js";
+export type { Issuer, LeafRequest } from "./issuer.js";
+export { newSerial, serialProblem } from "./serial.js";
+export { issueServerCertificate } from "./server-cert.js";
+export { toPem, pemBlocks } from "./pem.js";

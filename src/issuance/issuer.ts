@@ -1,0 +1,168 @@
+// The issuer: an intermediate certificate plus its loaded signing key, ready to sign subscriber
+// leaves. Keys are parsed and imported once, in loadIssuer; issue() only builds and signs.
+import { createHash, X509Certificate as NodeCert, type KeyObject } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import * as x509 from "@peculiar/x509";
+import { keyInfoFromSpki } from "../core/keys.js";
+import type { Identifier } from "../core/types.js";
+import { loadPrivateKey, signerFor, x509Crypto, type Signer } from "./keys.js";
+import { toPem } from "./pem.js";
+import { checkPki, pkiPaths } from "./pki.js";
+import { commonNameOf, keyIdOf, leafExtensions } from "./profiles.js";
+import { serialProblem } from "./serial.js";
+
+export interface LeafRequest {
+  spki: Uint8Array;
+  identifiers: Identifier[];
+  commonName?: string;
+  notBefore: Date;
+  notAfter: Date;
+  serial: string;
+}
+
+export interface Issuer {
+  readonly id: string;
+  readonly rootPem: string;
+  readonly intermediatePem: string;
+  readonly rootDer: Uint8Array;
+  readonly intermediateDer: Uint8Array;
+  readonly rootSubjectCN: string;
+  readonly intermediateSubjectCN: string;
+  /** leaves must not outlive their issuer; callers may clamp to this */
+  readonly intermediateNotAfter: Date;
+  issue(req: LeafRequest): Promise<Uint8Array>;
+  chainPems(leafDer: Uint8Array): string[];
+}
+
+const MAX_CN_LENGTH = 64; // ub-common-name, RFC 5280 Appendix A
+
+export async function loadIssuer(opts: { dir: string; passphrase?: string; now?: Date }): Promise<Issuer> {
+  const paths = pkiPaths(opts.dir);
+  const [rootPem, intermediatePem, keyPem] = await Promise.all(
+    [paths.rootCert, paths.intermediateCert, paths.intermediateKey].map((file) =>
+      readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+        if (err.code === "ENOENT") throw new Error(`no PKI in ${opts.dir}: ${file} is missing (run init or import first)`);
+        throw err;
+      }),
+    ),
+  );
+  const key = loadPrivateKey(keyPem!, paths.intermediateKey, opts.passphrase);
+  const { rootDer, intermediateDer } = checkPki({
+    rootCertPem: rootPem!,
+    intermediateCertPem: intermediatePem!,
+    intermediateKey: key,
+    now: opts.now ?? new Date(),
+  });
+  return createIssuer(rootDer, intermediateDer, key);
+}
+
+/** Builds an Issuer from already validated parts. */
+export async function createIssuer(rootDer: Uint8Array, intermediateDer: Uint8Array, key: KeyObject): Promise<Issuer> {
+  const signer = await signerFor(key, "intermediate key");
+  const root = new x509.X509Certificate(rootDer);
+  const intermediate = new x509.X509Certificate(intermediateDer);
+  return new PkiIssuer({
+    rootDer,
+    intermediateDer,
+    root,
+    intermediate,
+    nodeIntermediate: new NodeCert(intermediateDer),
+    signer,
+    authorityKeyId: await keyIdOf(intermediate),
+  });
+}
+
+interface IssuerParts {
+  rootDer: Uint8Array;
+  intermediateDer: Uint8Array;
+  root: x509.X509Certificate;
+  intermediate: x509.X509Certificate;
+  nodeIntermediate: NodeCert;
+  signer: Signer;
+  authorityKeyId: string;
+}
+
+class PkiIssuer implements Issuer {
+  readonly id: string;
+  readonly rootPem: string;
+  readonly intermediatePem: string;
+  readonly rootDer: Uint8Array;
+  readonly intermediateDer: Uint8Array;
+  readonly rootSubjectCN: string;
+  readonly intermediateSubjectCN: string;
+  readonly intermediateNotAfter: Date;
+  readonly #parts: IssuerParts;
+  // The exact DER of the intermediate's subject, reused as every leaf's issuer name: name chaining
+  // compares bytes in strict clients, so it must not be re-encoded from text.
+  readonly #issuerName: x509.Name;
+
+  constructor(parts: IssuerParts) {
+    this.#parts = parts;
+    this.rootDer = parts.rootDer;
+    this.intermediateDer = parts.intermediateDer;
+    this.rootPem = toPem(parts.rootDer);
+    this.intermediatePem = toPem(parts.intermediateDer);
+    this.id = createHash("sha256").update(parts.intermediateDer).digest().subarray(0, 8).toString("hex");
+    this.rootSubjectCN = commonNameOf(parts.root.subjectName);
+    this.intermediateSubjectCN = commonNameOf(parts.intermediate.subjectName);
+    this.intermediateNotAfter = parts.intermediate.notAfter;
+    this.#issuerName = new x509.Name(parts.intermediate.subjectName.toArrayBuffer());
+  }
+
+  async issue(req: LeafRequest): Promise<Uint8Array> {
+    this.#checkRequest(req);
+    const key = keyInfoFromSpki(req.spki);
+    if (key.type === "unknown") throw new Error(`cannot issue for an unsupported public key (${key.algorithm})`);
+    const extensions = await leafExtensions({
+      spki: req.spki,
+      identifiers: req.identifiers,
+      hasSubject: req.commonName !== undefined,
+      rsaKey: key.type === "rsa",
+      authorityKeyId: this.#parts.authorityKeyId,
+    });
+    const cert = await x509.X509CertificateGenerator.create(
+      {
+        serialNumber: req.serial,
+        ...(req.commonName !== undefined ? { subject: [{ CN: [req.commonName] }] } : {}),
+        issuer: this.#issuerName,
+        notBefore: req.notBefore,
+        notAfter: req.notAfter,
+        publicKey: req.spki,
+        signingKey: this.#parts.signer.key,
+        signingAlgorithm: this.#parts.signer.algorithm,
+        extensions,
+      },
+      x509Crypto,
+    );
+    const der = new Uint8Array(cert.rawData);
+    this.#checkSigned(der, req.serial);
+    return der;
+  }
+
+  chainPems(leafDer: Uint8Array): string[] {
+    const leaf = toPem(leafDer);
+    return [leaf + this.intermediatePem, leaf + this.intermediatePem + this.rootPem];
+  }
+
+  #checkRequest(req: LeafRequest): void {
+    const serial = serialProblem(req.serial);
+    if (serial) throw new Error(`invalid serial "${req.serial}": ${serial}`);
+    if (!(req.notBefore.getTime() < req.notAfter.getTime())) throw new Error("notBefore must be before notAfter");
+    if (req.notAfter.getTime() > this.intermediateNotAfter.getTime()) {
+      throw new Error(
+        `notAfter ${req.notAfter.toISOString()} is after the intermediate's notAfter ${this.intermediateNotAfter.toISOString()}`,
+      );
+    }
+    if (req.commonName !== undefined && (req.commonName.length === 0 || req.commonName.length > MAX_CN_LENGTH)) {
+      throw new Error(`the common name must be 1 to ${MAX_CN_LENGTH} characters`);
+    }
+  }
+
+  // Like Boulder's post-signing checks: a certificate we cannot verify ourselves is never handed out.
+  #checkSigned(der: Uint8Array, serial: string): void {
+    const leaf = new NodeCert(der);
+    const ok = leaf.verify(this.#parts.nodeIntermediate.publicKey) && leaf.checkIssued(this.#parts.nodeIntermediate);
+    if (!ok) throw new Error("the issued certificate does not verify with the intermediate (key/certificate mismatch?)");
+    if (BigInt("0x" + leaf.serialNumber) !== BigInt("0x" + serial)) throw new Error("the issued certificate's serial differs from the request");
+  }
+}

@@ -1,0 +1,66 @@
+// Authorizations and challenges (RFC 8555 §7.5): reads with the RFC's states, deactivation, and the
+// challenge response that turns a challenge into a durable validation job.
+import { effectiveAuthzStatus } from "../core/status.js";
+import type { Account, Authorization, Challenge } from "../core/types.js";
+import { malformed, notFound, unauthorized } from "../errors/index.js";
+import type { RADeps } from "./deps.js";
+import { isObject } from "./payload.js";
+
+export function authorizations(deps: RADeps, wakeValidator: () => void) {
+  const { sa, clock } = deps;
+
+  const withStatus = (a: Authorization): Authorization => ({ ...a, status: effectiveAuthzStatus(a, clock.now()) });
+
+  function owned(account: Account, a: { accountId: string }) {
+    if (a.accountId !== account.id) throw unauthorized("this authorization belongs to another account");
+  }
+
+  async function load(account: Account, id: string): Promise<Authorization> {
+    const a = await sa.getAuthz(id);
+    if (!a) throw notFound("authorization");
+    owned(account, a);
+    return withStatus(a);
+  }
+
+  return {
+    getAuthz: load,
+
+    /** POST to the authorization URL: POST-as-GET, or {"status":"deactivated"} (§7.5.2). */
+    async updateAuthz(account: Account, id: string, payload: unknown): Promise<Authorization> {
+      const a = await load(account, id);
+      if (payload === undefined) return a;
+      if (!isObject(payload) || payload.status !== "deactivated") {
+        throw malformed('the only change a client may make to an authorization is {"status": "deactivated"}');
+      }
+      if (a.status !== "pending" && a.status !== "valid") {
+        throw malformed(`an authorization that is ${a.status} cannot be deactivated`);
+      }
+      if (!(await sa.deactivateAuthz(id))) throw malformed("the authorization changed state; fetch it again");
+      return { ...a, status: "deactivated" };
+    },
+
+    async getChallenge(account: Account, id: string): Promise<{ challenge: Challenge; authz: Authorization }> {
+      const found = await sa.getChallenge(id);
+      if (!found) throw notFound("challenge");
+      owned(account, found.authz);
+      return { challenge: found.challenge, authz: withStatus(found.authz) };
+    },
+
+    /**
+     * POST {} to a challenge (§7.5.1): pending → processing, queued for the validator. Responding
+     * again to a challenge already under way or finished answers its current state.
+     */
+    async respond(account: Account, id: string, payload: unknown): Promise<{ challenge: Challenge; authz: Authorization }> {
+      const current = await this.getChallenge(account, id);
+      if (payload === undefined) return current;
+      if (!isObject(payload)) throw malformed("a challenge response must be a JSON object, usually {}");
+      if (current.challenge.status !== "pending") return current;
+      if (current.authz.status !== "pending") {
+        throw malformed(`the authorization is ${current.authz.status}; its challenges can no longer be answered`);
+      }
+      const started = await sa.startChallenge(id, current.authz.id, clock.now());
+      if (started) wakeValidator();
+      return this.getChallenge(account, id);
+    },
+  };
+}

@@ -1,0 +1,115 @@
+// Finalize (RFC 8555 §7.4): the CSR is checked against the order, the order moves ready → processing
+// with the CSR stored (a durable job), the CA signs, and storage records the certificate and the
+// valid order in one transaction. A crash between the two leaves a processing order that the
+// recovery loop finishes from the stored CSR.
+import { timingSafeEqual } from "node:crypto";
+import { addSeconds } from "../core/clock.js";
+import { parseCsr, type ParsedCsr } from "../core/csr.js";
+import { canonicalIp, identifierKey } from "../core/identifiers.js";
+import { spkiFromJwk } from "../core/keys.js";
+import type { Account, Order } from "../core/types.js";
+import { AcmeError, malformed } from "../errors/index.js";
+import { checkKey } from "../goodkey/index.js";
+import { audit } from "../log/index.js";
+import type { RADeps } from "./deps.js";
+import type { OrderView } from "./orders.js";
+import { isObject } from "./payload.js";
+
+const ISSUE_LOCK_SECONDS = 60;
+
+export function finalizer(deps: RADeps, view: (o: Order) => Promise<OrderView>) {
+  const { sa, ca, clock, log } = deps;
+
+  /** Checks the CSR against the order (§7.4) and the key policy; throws badCSR / badPublicKey. */
+  function checkCsr(csr: ParsedCsr, order: Order, account: Account): void {
+    if (!csr.signatureValid) throw new AcmeError("badCSR", "the CSR's signature does not verify");
+    if (csr.otherNames.length > 0) {
+      throw new AcmeError("badCSR", `the CSR requests names of unsupported types: ${csr.otherNames.join(", ")}`);
+    }
+    const requested = new Set<string>();
+    for (const n of csr.dnsNames) requested.add(identifierKey({ type: "dns", value: n.toLowerCase() }));
+    for (const ip of csr.ipAddresses) requested.add(identifierKey({ type: "ip", value: canonicalIp(ip) ?? ip }));
+    const ordered = new Set(order.identifiers.map(identifierKey));
+    const missing = [...ordered].filter((k) => !requested.has(k));
+    const extra = [...requested].filter((k) => !ordered.has(k));
+    if (missing.length || extra.length) {
+      const parts = [];
+      if (extra.length) parts.push(`not in the order: ${extra.map((k) => k.replace(/^\w+:/, "")).join(", ")}`);
+      if (missing.length) parts.push(`missing from the CSR: ${missing.map((k) => k.replace(/^\w+:/, "")).join(", ")}`);
+      throw new AcmeError("badCSR", `the CSR's names must equal the order's identifiers (${parts.join("; ")})`);
+    }
+    if (csr.commonName !== undefined) {
+      const cn = csr.commonName.toLowerCase();
+      if (!ordered.has(`dns:${cn}`) && !ordered.has(`ip:${canonicalIp(cn) ?? cn}`)) {
+        throw new AcmeError("badCSR", `the CSR's common name "${csr.commonName}" is not one of the order's identifiers`);
+      }
+    }
+    checkKey(csr.key);
+    const accountSpki = spkiFromJwk(account.jwk);
+    if (accountSpki.length === csr.spki.length && timingSafeEqual(accountSpki, csr.spki)) {
+      throw new AcmeError("badCSR", "the certificate key must not be the account key");
+    }
+  }
+
+  /** Signs and stores; the order must already be "processing" and claimed by the caller. */
+  async function issue(order: Order, csr: ParsedCsr): Promise<void> {
+    const cert = await ca.issue(order, csr);
+    if (await sa.storeCertificate(cert)) {
+      audit(log, {
+        event: "certificate.issued",
+        accountId: order.accountId,
+        orderId: order.id,
+        serial: cert.serial,
+        names: order.identifiers.map((i) => i.value),
+        notAfter: cert.notAfter.toISOString(),
+      });
+    }
+  }
+
+  async function resume(orderId: string): Promise<void> {
+    const now = clock.now();
+    if (!(await sa.claimFinalizeJob(orderId, now, addSeconds(now, ISSUE_LOCK_SECONDS)))) return;
+    const order = await sa.getOrder(orderId);
+    const der = await sa.getOrderCsr(orderId);
+    if (!order || order.status !== "processing") return;
+    if (!der) {
+      await sa.failOrder(orderId, new AcmeError("serverInternal", "the order lost its CSR").toData());
+      return;
+    }
+    await issue(order, await parseCsr(der));
+  }
+
+  return {
+    async finalize(account: Account, orderId: string, payload: unknown, getOrder: () => Promise<OrderView>): Promise<OrderView> {
+      const { order } = await getOrder();
+      if (payload === undefined) throw malformed('finalize needs a payload {"csr": "<base64url DER>"}');
+      if (!isObject(payload) || typeof payload.csr !== "string") throw malformed('the finalize payload must be {"csr": "<base64url DER>"}');
+      if (order.status !== "ready") {
+        throw new AcmeError("orderNotReady", `the order is ${order.status}, not ready: ${order.status === "pending" ? "complete its authorizations first" : "it cannot be finalized"}`);
+      }
+      if (!/^[A-Za-z0-9_-]+$/.test(payload.csr)) throw new AcmeError("badCSR", "the CSR is not base64url without padding");
+      const der = new Uint8Array(Buffer.from(payload.csr, "base64url"));
+      const csr = await parseCsr(der);
+      checkCsr(csr, order, account);
+      if (!(await sa.beginFinalize(order.id, der, addSeconds(clock.now(), ISSUE_LOCK_SECONDS)))) {
+        throw new AcmeError("orderNotReady", "the order is already being finalized");
+      }
+      try {
+        await issue({ ...order, status: "processing" }, csr);
+      } catch (err) {
+        // the order stays "processing" and the recovery loop retries after the lock expires
+        log.error({ err, orderId: order.id }, "issuance failed; will retry");
+      }
+      return view((await sa.getOrder(order.id))!);
+    },
+
+    /** Finish orders left "processing" by a crash or a failed signing attempt. */
+    async recover(): Promise<number> {
+      const due = await sa.dueFinalizeJobs(clock.now(), 20);
+      for (const id of due) {
+        await resume(id).catch((err) => log.error({ err, orderId: id }, "finalize recovery failed"));
+      }
+      return due.length;
+    },
+  };
+}

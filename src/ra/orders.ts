@@ -1,0 +1,154 @@
+// Orders (RFC 8555 §7.4): creation with authorization reuse, reads with the RFC's states, listing.
+import { addSeconds } from "../core/clock.js";
+import { canonicalIdentifier, identifierKey, sortIdentifiers } from "../core/identifiers.js";
+import { newId, newToken } from "../core/ids.js";
+import { effectiveAuthzStatus, effectiveOrderStatus } from "../core/status.js";
+import type { Account, Authorization, Identifier, Order, ProblemData } from "../core/types.js";
+import { AcmeError, malformed, notFound, problemData, unauthorized } from "../errors/index.js";
+import type { NewAuthz } from "../sa/index.js";
+import type { RADeps } from "./deps.js";
+import { isObject, parseRfc3339 } from "./payload.js";
+
+export interface OrderView {
+  order: Order;
+  authzs: Authorization[];
+}
+
+export function orders(deps: RADeps) {
+  const { sa, policy, clock, config } = deps;
+
+  function parseIdentifiers(raw: unknown): Identifier[] {
+    if (!Array.isArray(raw) || raw.length === 0) throw malformed('"identifiers" must be a non-empty array');
+    const seen = new Map<string, Identifier>();
+    for (const item of raw) {
+      if (!isObject(item) || typeof item.type !== "string" || typeof item.value !== "string") {
+        throw malformed('each identifier must be an object with string "type" and "value"');
+      }
+      const id = canonicalIdentifier({ type: item.type as Identifier["type"], value: item.value });
+      seen.set(identifierKey(id), id);
+    }
+    if (seen.size > config.maxIdentifiersPerOrder) {
+      throw new AcmeError("rejectedIdentifier", `an order may name at most ${config.maxIdentifiersPerOrder} identifiers`);
+    }
+    const ids = sortIdentifiers([...seen.values()]);
+    const problems: ProblemData[] = [];
+    for (const id of ids) {
+      try {
+        policy.checkIdentifier(id);
+      } catch (err) {
+        if (!(err instanceof AcmeError)) throw err;
+        problems.push(err.toData());
+      }
+    }
+    if (problems.length === 1) {
+      const p = problems[0]!;
+      throw new AcmeError(p.type.split(":").pop() as "rejectedIdentifier", p.detail, { identifier: p.identifier, subproblems: problems });
+    }
+    if (problems.length > 1) {
+      throw new AcmeError("rejectedIdentifier", `${problems.length} of the order's identifiers are not acceptable, see subproblems`, { subproblems: problems });
+    }
+    return ids;
+  }
+
+  function validityWindow(payload: Record<string, unknown>, now: Date): { notBefore?: Date; notAfter?: Date } {
+    const read = (field: "notBefore" | "notAfter") => {
+      if (payload[field] === undefined) return undefined;
+      const d = parseRfc3339(payload[field]);
+      if (!d) throw malformed(`"${field}" must be an RFC 3339 date-time, e.g. 2026-01-02T03:04:05Z`);
+      return d;
+    };
+    const notBefore = read("notBefore");
+    const notAfter = read("notAfter");
+    const max = config.maxCertificateLifetime;
+    if (notAfter && notAfter.getTime() <= now.getTime()) throw malformed('"notAfter" is in the past');
+    if (notBefore && notAfter && notAfter.getTime() <= notBefore.getTime()) throw malformed('"notAfter" must be after "notBefore"');
+    if (notBefore && notBefore.getTime() > addSeconds(now, config.orderLifetime).getTime()) {
+      throw malformed(`"notBefore" may be at most ${config.orderLifetime} seconds in the future`);
+    }
+    const start = notBefore ?? now;
+    if (notAfter && (notAfter.getTime() - start.getTime()) / 1000 > max) {
+      throw malformed(`the requested validity is longer than this CA's maximum of ${max / 86400} days`);
+    }
+    return { notBefore, notAfter };
+  }
+
+  async function view(order: Order): Promise<OrderView> {
+    const authzs = await sa.getAuthzs(order.authzIds);
+    const now = clock.now();
+    const status = effectiveOrderStatus(order, authzs, now);
+    const out: Order = { ...order, status };
+    if (status === "invalid" && !order.error) out.error = orderError(order, authzs, now);
+    return { order: out, authzs };
+  }
+
+  return {
+    view,
+
+    async newOrder(account: Account, payload: unknown): Promise<OrderView> {
+      if (!isObject(payload)) throw malformed("the newOrder payload must be a JSON object");
+      const now = clock.now();
+      const identifiers = parseIdentifiers(payload.identifiers);
+      const window = validityWindow(payload, now);
+      const reusable = await sa.findValidAuthzs(
+        account.id,
+        identifiers.map((i) => ({ type: i.type, value: i.value.replace(/^\*\./, "") })),
+        addSeconds(now, 24 * 3600), // reuse only authorizations with a day or more left
+      );
+      let expires = addSeconds(now, config.orderLifetime);
+      const authzs = identifiers.map((id): { reuse: string } | NewAuthz => {
+        const wildcard = id.value.startsWith("*.");
+        const base: Identifier = { type: id.type, value: wildcard ? id.value.slice(2) : id.value };
+        const found = reusable.find((a) => a.wildcard === wildcard && a.identifier.value === base.value && a.identifier.type === base.type);
+        if (found) {
+          if (found.expires < expires) expires = found.expires;
+          return { reuse: found.id };
+        }
+        return {
+          id: newId(),
+          identifier: base,
+          wildcard,
+          expires: addSeconds(now, config.pendingAuthzLifetime),
+          challenges: policy.challengeTypes(base, wildcard).map((type) => ({ id: newId(), type, token: newToken() })),
+        };
+      });
+      const order = { id: newId(), accountId: account.id, expires, identifiers, ...window, authzs };
+      await sa.createOrder(order);
+      return view((await sa.getOrder(order.id))!);
+    },
+
+    async getOrder(account: Account, id: string): Promise<OrderView> {
+      const order = await sa.getOrder(id);
+      if (!order) throw notFound("order");
+      if (order.accountId !== account.id) throw unauthorized("this order belongs to another account");
+      return view(order);
+    },
+
+    /** One page of the account's order ids, newest first; `next` is the cursor of the next page. */
+    async listOrders(account: Account, cursor: string | undefined, pageSize: number): Promise<{ ids: string[]; next?: string }> {
+      let after: { id: string; createdAt: Date } | undefined;
+      if (cursor) {
+        after = (await sa.getOrderCursor(account.id, cursor)) ?? undefined;
+        if (!after) throw malformed("unknown cursor");
+      }
+      const page = await sa.listOrderIds(account.id, pageSize + 1, after);
+      const ids = page.slice(0, pageSize).map((o) => o.id);
+      return { ids, next: page.length > pageSize ? ids[ids.length - 1] : undefined };
+    },
+  };
+}
+
+/** Why an order is invalid, for its "error" field: the failed authorizations' challenge errors. */
+function orderError(order: Order, authzs: Authorization[], now: Date): ProblemData {
+  if (order.expires.getTime() <= now.getTime()) return problemData("malformed", "the order expired");
+  const subproblems: ProblemData[] = [];
+  for (const a of authzs) {
+    const status = effectiveAuthzStatus(a, now);
+    if (status === "pending" || status === "valid") continue;
+    const failed = a.challenges.find((c) => c.error && c.status === "invalid");
+    const base = failed?.error ?? problemData("unauthorized", `authorization for ${a.identifier.value} is ${status}`);
+    subproblems.push({ ...base, identifier: a.identifier });
+  }
+  const first = subproblems[0];
+  if (subproblems.length === 1 && first) return first;
+  return problemData("unauthorized", "authorizations for this order failed, see subproblems", { subproblems });
+}

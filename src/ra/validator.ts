@@ -1,0 +1,121 @@
+// The background validator: challenges in "processing" are durable jobs in storage. Any instance's
+// worker claims a due job (guarded update), asks the VA, and records the outcome once. A crashed
+// worker's claim expires and another worker (or the restarted process) resumes the job.
+import { addSeconds } from "../core/clock.js";
+import { keyAuthorization } from "../core/jwk.js";
+import type { ProblemData } from "../core/types.js";
+import { problemData } from "../errors/index.js";
+import { audit } from "../log/index.js";
+import type { RADeps } from "./deps.js";
+
+const TRANSIENT = new Set(["connection", "dns", "serverInternal"].map((t) => `urn:ietf:params:acme:error:${t}`));
+
+export interface Validator {
+  wake(): void;
+  start(): void;
+  /** stops claiming; waits (bounded) for running validations */
+  stop(timeoutMs: number): Promise<void>;
+  /** jobs currently running in this process */
+  running(): number;
+}
+
+export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDelaySeconds?: number } = {}): Validator {
+  const { sa, va, clock, log, config } = deps;
+  const { concurrency, timeout, maxAttempts } = config.validation;
+  const pollMs = opts.pollMs ?? 1000;
+  const inFlight = new Set<Promise<void>>();
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = true;
+  let scanning = false;
+  let rescan = false;
+
+  async function runJob(id: string): Promise<void> {
+    const now = clock.now();
+    if (!(await sa.claimChallengeJob(id, now, addSeconds(now, timeout + 30)))) return;
+    const found = await sa.getChallenge(id);
+    if (!found || found.challenge.status !== "processing") return;
+    const { challenge, authz } = found;
+    const account = await sa.getAccount(authz.accountId);
+    if (!account) return;
+    const started = Date.now();
+    let result;
+    try {
+      result = await va.validate({
+        type: challenge.type,
+        identifier: authz.identifier,
+        token: challenge.token,
+        keyAuthorization: keyAuthorization(challenge.token, account.jwk),
+      });
+    } catch (err) {
+      log.error({ err, challengeId: id }, "validation crashed");
+      result = { records: [], problem: problemData("serverInternal", "the validation failed unexpectedly") };
+    }
+    const problem: ProblemData | undefined = result.problem && { ...result.problem, identifier: authz.identifier };
+    if (problem && TRANSIENT.has(problem.type) && challenge.attempts + 1 < maxAttempts) {
+      const delay = (opts.retryDelaySeconds ?? 5) * (challenge.attempts + 1);
+      await sa.retryChallengeJob(id, addSeconds(clock.now(), delay), result.records, problem);
+      return;
+    }
+    const done = clock.now();
+    await sa.finishChallenge(
+      id,
+      authz.id,
+      problem
+        ? { valid: false, records: result.records, problem }
+        : { valid: true, records: result.records, validated: done, authzExpires: addSeconds(done, config.validAuthzLifetime) },
+    );
+    audit(log, {
+      event: "authorization.validated",
+      authzId: authz.id,
+      identifier: `${authz.identifier.type}:${authz.identifier.value}`,
+      challenge: challenge.type,
+      status: problem ? "invalid" : "valid",
+    });
+    log.debug({ challengeId: id, ms: Date.now() - started }, "validation finished");
+  }
+
+  async function scan(): Promise<void> {
+    if (scanning) {
+      rescan = true;
+      return;
+    }
+    scanning = true;
+    try {
+      do {
+        rescan = false;
+        const free = concurrency - inFlight.size;
+        if (stopped || free <= 0) break;
+        const due = await sa.dueChallengeJobs(clock.now(), free);
+        for (const id of due) {
+          const job = runJob(id)
+            .catch((err) => log.error({ err, challengeId: id }, "validation job failed"))
+            .finally(() => {
+              inFlight.delete(job);
+              if (!stopped) void scan();
+            });
+          inFlight.add(job);
+        }
+      } while (rescan);
+    } catch (err) {
+      log.warn({ err }, "validation queue scan failed");
+    } finally {
+      scanning = false;
+    }
+  }
+
+  return {
+    wake: () => void scan(),
+    start() {
+      stopped = false;
+      timer = setInterval(() => void scan(), pollMs);
+      timer.unref();
+      void scan();
+    },
+    async stop(timeoutMs) {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    },
+    running: () => inFlight.size,
+  };
+}

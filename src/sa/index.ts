@@ -1,0 +1,336 @@
+// The storage authority: the only code that touches Prisma. State changes are guarded in storage
+// (`update … where status = …`, then the row count), so two requests or instances cannot move an
+// object twice.
+import type {
+  Account,
+  Authorization,
+  Certificate,
+  ChallengeType,
+  Identifier,
+  Order,
+  ProblemData,
+  ValidationRecord,
+} from "../core/types.js";
+import type { Db } from "./db/client.js";
+import { bytes, json, toAccount, toAuthz, toCertificate, toChallenge, toOrder } from "./mappers.js";
+
+export { createDb, dbKind, type Db } from "./db/client.js";
+export { migrate } from "./db/migrate.js";
+
+export interface NewAuthz {
+  id: string;
+  identifier: Identifier;
+  wildcard: boolean;
+  expires: Date;
+  challenges: { id: string; type: ChallengeType; token: string }[];
+}
+
+export interface NewOrder {
+  id: string;
+  accountId: string;
+  expires: Date;
+  identifiers: Identifier[];
+  notBefore?: Date;
+  notAfter?: Date;
+  /** authorizations in identifier order: existing ones (reused) by id, new ones in full */
+  authzs: ({ reuse: string } | NewAuthz)[];
+}
+
+export class ConflictError extends Error {
+  constructor(readonly existingId?: string) {
+    super("conflict");
+  }
+}
+
+const orderInclude = { authzs: { select: { authzId: true, position: true } }, certificate: { select: { id: true } } } as const;
+
+function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: string })?.code === "P2002";
+}
+
+export function createStorage(db: Db, clock: () => Date = () => new Date()) {
+  return {
+    db,
+
+    async ping(): Promise<void> {
+      await db.$queryRawUnsafe("SELECT 1");
+    },
+
+    // ---- accounts
+    async createAccount(a: Account): Promise<Account> {
+      try {
+        const row = await db.account.create({
+          data: { ...a, jwk: JSON.stringify(a.jwk), contact: json(a.contact) },
+        });
+        return toAccount(row);
+      } catch (err) {
+        if (isUniqueViolation(err)) {
+          const existing = await db.account.findUnique({ where: { keyId: a.keyId }, select: { id: true } });
+          throw new ConflictError(existing?.id);
+        }
+        throw err;
+      }
+    },
+    async getAccount(id: string): Promise<Account | undefined> {
+      const row = await db.account.findUnique({ where: { id } });
+      return row ? toAccount(row) : undefined;
+    },
+    async getAccountByKeyId(keyId: string): Promise<Account | undefined> {
+      const row = await db.account.findUnique({ where: { keyId } });
+      return row ? toAccount(row) : undefined;
+    },
+    /** Updates a valid account; false if it is no longer valid. */
+    async updateAccount(id: string, change: { contact?: string[]; status?: Account["status"] }): Promise<boolean> {
+      const { count } = await db.account.updateMany({
+        where: { id, status: "valid" },
+        data: { ...(change.contact ? { contact: json(change.contact) } : {}), ...(change.status ? { status: change.status } : {}) },
+      });
+      return count === 1;
+    },
+    /** Key rollover: guarded on the old key; a key used by another account throws ConflictError. */
+    async changeAccountKey(id: string, oldKeyId: string, newKeyId: string, newJwk: object): Promise<boolean> {
+      try {
+        const { count } = await db.account.updateMany({
+          where: { id, keyId: oldKeyId, status: "valid" },
+          data: { keyId: newKeyId, jwk: JSON.stringify(newJwk) },
+        });
+        return count === 1;
+      } catch (err) {
+        if (isUniqueViolation(err)) {
+          const other = await db.account.findUnique({ where: { keyId: newKeyId }, select: { id: true } });
+          throw new ConflictError(other?.id);
+        }
+        throw err;
+      }
+    },
+
+    // ---- orders and authorizations
+    async createOrder(o: NewOrder): Promise<void> {
+      const now = clock();
+      const fresh = o.authzs.filter((a): a is NewAuthz => !("reuse" in a));
+      await db.$transaction(async (tx) => {
+        for (const a of fresh) {
+          await tx.authorization.create({
+            data: {
+              id: a.id, accountId: o.accountId, identifierType: a.identifier.type, identifierValue: a.identifier.value,
+              wildcard: a.wildcard, status: "pending", expires: a.expires, createdAt: now,
+              challenges: { create: a.challenges.map((c) => ({ ...c, status: "pending", attempts: 0 })) },
+            },
+          });
+        }
+        await tx.order.create({
+          data: {
+            id: o.id, accountId: o.accountId, status: "pending", expires: o.expires, identifiers: json(o.identifiers),
+            notBefore: o.notBefore, notAfter: o.notAfter, createdAt: now,
+            authzs: { create: o.authzs.map((a, position) => ({ authzId: "reuse" in a ? a.reuse : a.id, position })) },
+          },
+        });
+      });
+    },
+    async getOrder(id: string): Promise<Order | undefined> {
+      const row = await db.order.findUnique({ where: { id }, include: orderInclude });
+      return row ? toOrder(row) : undefined;
+    },
+    /** The account's orders, newest first, as ids; `after` is the last id of the previous page. */
+    async listOrderIds(accountId: string, limit: number, after?: { createdAt: Date; id: string }): Promise<{ id: string; createdAt: Date }[]> {
+      return db.order.findMany({
+        where: {
+          accountId,
+          ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
+        },
+        orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+        take: limit,
+        select: { id: true, createdAt: true },
+      });
+    },
+    async getOrderCursor(accountId: string, id: string) {
+      return db.order.findFirst({ where: { id, accountId }, select: { id: true, createdAt: true } });
+    },
+    async getAuthzs(ids: string[]): Promise<Authorization[]> {
+      const rows = await db.authorization.findMany({ where: { id: { in: ids } }, include: { challenges: true } });
+      const byId = new Map(rows.map((r) => [r.id, toAuthz(r)]));
+      return ids.map((id) => byId.get(id)).filter((a): a is Authorization => a !== undefined);
+    },
+    async getAuthz(id: string): Promise<Authorization | undefined> {
+      const row = await db.authorization.findUnique({ where: { id }, include: { challenges: true } });
+      return row ? toAuthz(row) : undefined;
+    },
+    /** Valid, unexpired authorizations of an account for these identifiers (for reuse and revocation). */
+    async findValidAuthzs(accountId: string, identifiers: Identifier[], now: Date): Promise<Authorization[]> {
+      if (identifiers.length === 0) return [];
+      const rows = await db.authorization.findMany({
+        where: {
+          accountId, status: "valid", expires: { gt: now },
+          OR: identifiers.map((i) => ({ identifierType: i.type, identifierValue: i.value })),
+        },
+        include: { challenges: true },
+        orderBy: { expires: "desc" },
+      });
+      return rows.map(toAuthz);
+    },
+    async deactivateAuthz(id: string): Promise<boolean> {
+      const { count } = await db.authorization.updateMany({
+        where: { id, status: { in: ["pending", "valid"] } },
+        data: { status: "deactivated" },
+      });
+      return count === 1;
+    },
+    async getChallenge(id: string) {
+      const row = await db.challenge.findUnique({ where: { id }, include: { authz: { include: { challenges: true } } } });
+      return row ? { challenge: toChallenge(row), authz: toAuthz(row.authz) } : undefined;
+    },
+
+    // ---- validation jobs: a challenge in "processing" is a durable job
+    /** pending → processing, only while its authorization is pending and unexpired. */
+    async startChallenge(challengeId: string, authzId: string, now: Date): Promise<boolean> {
+      return db.$transaction(async (tx) => {
+        const authz = await tx.authorization.count({ where: { id: authzId, status: "pending", expires: { gt: now } } });
+        if (authz !== 1) return false;
+        const { count } = await tx.challenge.updateMany({
+          where: { id: challengeId, status: "pending" },
+          data: { status: "processing", runAfter: now, lockedUntil: null },
+        });
+        return count === 1;
+      });
+    },
+    async dueChallengeJobs(now: Date, limit: number): Promise<string[]> {
+      const rows = await db.challenge.findMany({
+        where: { status: "processing", runAfter: { lte: now }, OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] },
+        select: { id: true },
+        orderBy: { runAfter: "asc" },
+        take: limit,
+      });
+      return rows.map((r) => r.id);
+    },
+    async countChallengeJobs(): Promise<number> {
+      return db.challenge.count({ where: { status: "processing" } });
+    },
+    /** Claims a due job until `lockUntil`; exactly one caller (of any instance) wins. */
+    async claimChallengeJob(id: string, now: Date, lockUntil: Date): Promise<boolean> {
+      const { count } = await db.challenge.updateMany({
+        where: { id, status: "processing", runAfter: { lte: now }, OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] },
+        data: { lockedUntil: lockUntil, attempts: { increment: 1 } },
+      });
+      return count === 1;
+    },
+    /** A transient failure: run again later, keep the job. */
+    async retryChallengeJob(id: string, runAfter: Date, records: ValidationRecord[], problem: ProblemData): Promise<void> {
+      await db.challenge.updateMany({
+        where: { id, status: "processing" },
+        data: { runAfter, lockedUntil: null, validationRecord: json(records), error: json(problem) },
+      });
+    },
+    /** Records the outcome: the challenge and its authorization move together, once. */
+    async finishChallenge(
+      id: string,
+      authzId: string,
+      outcome: { valid: true; records: ValidationRecord[]; validated: Date; authzExpires: Date } | { valid: false; records: ValidationRecord[]; problem: ProblemData },
+    ): Promise<boolean> {
+      return db.$transaction(async (tx) => {
+        const { count } = await tx.challenge.updateMany({
+          where: { id, status: "processing" },
+          data: outcome.valid
+            ? { status: "valid", validated: outcome.validated, validationRecord: json(outcome.records), lockedUntil: null }
+            : { status: "invalid", error: json(outcome.problem), validationRecord: json(outcome.records), lockedUntil: null },
+        });
+        if (count !== 1) return false;
+        await tx.authorization.updateMany({
+          where: { id: authzId, status: "pending" },
+          data: outcome.valid ? { status: "valid", expires: outcome.authzExpires } : { status: "invalid" },
+        });
+        return true;
+      });
+    },
+
+    // ---- finalize jobs: an order in "processing" with its CSR stored
+    /** ready → processing with the CSR; exactly one finalize wins. */
+    async beginFinalize(orderId: string, csr: Uint8Array, lockUntil: Date): Promise<boolean> {
+      const { count } = await db.order.updateMany({
+        where: { id: orderId, status: { in: ["pending", "ready"] } },
+        data: { status: "processing", csr: bytes(csr), lockedUntil: lockUntil },
+      });
+      return count === 1;
+    },
+    async dueFinalizeJobs(now: Date, limit: number): Promise<string[]> {
+      const rows = await db.order.findMany({
+        where: { status: "processing", OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] },
+        select: { id: true }, take: limit,
+      });
+      return rows.map((r) => r.id);
+    },
+    async claimFinalizeJob(orderId: string, now: Date, lockUntil: Date): Promise<boolean> {
+      const { count } = await db.order.updateMany({
+        where: { id: orderId, status: "processing", OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] },
+        data: { lockedUntil: lockUntil },
+      });
+      return count === 1;
+    },
+    async getOrderCsr(orderId: string): Promise<Uint8Array | undefined> {
+      const row = await db.order.findUnique({ where: { id: orderId }, select: { csr: true } });
+      return row?.csr ?? undefined;
+    },
+    /** Stores the certificate and marks the order valid in one transaction: never one without the other. */
+    async storeCertificate(c: Certificate): Promise<boolean> {
+      return db.$transaction(async (tx) => {
+        const { count } = await tx.order.updateMany({
+          where: { id: c.orderId, status: "processing" },
+          data: { status: "valid", lockedUntil: null },
+        });
+        if (count !== 1) return false;
+        await tx.certificate.create({ data: { ...c, der: bytes(c.der), identifiers: json(c.identifiers), createdAt: clock() } });
+        return true;
+      });
+    },
+    async failOrder(orderId: string, problem: ProblemData, from: Order["status"][] = ["processing"]): Promise<boolean> {
+      const { count } = await db.order.updateMany({
+        where: { id: orderId, status: { in: from } },
+        data: { status: "invalid", error: json(problem), lockedUntil: null },
+      });
+      return count === 1;
+    },
+
+    // ---- certificates
+    async getCertificate(id: string): Promise<Certificate | undefined> {
+      const row = await db.certificate.findUnique({ where: { id } });
+      return row ? toCertificate(row) : undefined;
+    },
+    async getCertificateBySerial(serial: string): Promise<Certificate | undefined> {
+      const row = await db.certificate.findUnique({ where: { serial } });
+      return row ? toCertificate(row) : undefined;
+    },
+    async revokeCertificate(serial: string, reason: number, at: Date): Promise<boolean> {
+      const { count } = await db.certificate.updateMany({
+        where: { serial, status: "valid" },
+        data: { status: "revoked", revokedAt: at, revokedReason: reason },
+      });
+      return count === 1;
+    },
+
+    // ---- nonces and settings
+    async markNonceRedeemed(nonce: string, expires: Date): Promise<boolean> {
+      try {
+        await db.redeemedNonce.create({ data: { nonce, expires } });
+        return true;
+      } catch (err) {
+        if (isUniqueViolation(err)) return false;
+        throw err;
+      }
+    },
+    async pruneNonces(now: Date): Promise<number> {
+      return (await db.redeemedNonce.deleteMany({ where: { expires: { lt: now } } })).count;
+    },
+    /** Returns the stored value, creating it with `make()` if absent; concurrent first starts agree. */
+    async getOrCreateSetting(key: string, make: () => string): Promise<string> {
+      const existing = await db.setting.findUnique({ where: { key } });
+      if (existing) return existing.value;
+      try {
+        return (await db.setting.create({ data: { key, value: make(), createdAt: clock() } })).value;
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+        return (await db.setting.findUniqueOrThrow({ where: { key } })).value;
+      }
+    },
+  };
+}
+
+export type Storage = ReturnType<typeof createStorage>;

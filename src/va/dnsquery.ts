@@ -1,0 +1,203 @@
+// One DNS exchange with one server: UDP first, TCP when the answer is truncated (RFC 1035 §4.2,
+// RFC 7766). dns2 encodes and decodes the messages; the transport is ours because dns2's clients have
+// no timeout, never close a socket whose answer does not come, take IDs from 10,000 values and throw
+// an uncaught exception on a mismatched reply, which a validation authority cannot afford.
+import { randomInt } from "node:crypto";
+import dgram from "node:dgram";
+import net from "node:net";
+import dns2 from "dns2";
+
+const { Packet } = dns2;
+export type DnsPacket = InstanceType<typeof Packet>;
+export type QueryType = "A" | "AAAA" | "TXT" | "CNAME" | "CAA";
+
+export interface DnsServer {
+  host: string;
+  port: number;
+  /** "host:port" ("[v6]:port"), as shown in validation records and problem details */
+  label: string;
+}
+
+/** A failure to get any answer (as opposed to an answer with an error rcode). */
+export class DnsTransportError extends Error {
+  constructor(readonly reason: "timeout" | "network error" | "malformed response", message: string) {
+    super(message);
+    this.name = "DnsTransportError";
+  }
+}
+
+export function parseServer(text: string): DnsServer {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  let host: string;
+  let port = 53;
+  if (bracketed) {
+    host = bracketed[1]!;
+    if (bracketed[2]) port = Number(bracketed[2]);
+  } else if (net.isIP(text)) {
+    host = text;
+  } else {
+    const i = text.lastIndexOf(":");
+    host = i < 0 ? text : text.slice(0, i);
+    if (i >= 0) port = Number(text.slice(i + 1));
+  }
+  if (!net.isIP(host) || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`"${text}" is not a DNS server address (expected "ip:port", "[ipv6]:port" or "ip")`);
+  }
+  const label = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+  return { host, port, label };
+}
+
+function buildQuery(name: string, type: QueryType): { id: number; wire: Buffer } {
+  const query = new Packet();
+  query.header.id = randomInt(0, 0x10000);
+  query.header.rd = 1;
+  query.questions.push({ name, type: Packet.TYPE[type], class: Packet.CLASS.IN });
+  return { id: query.header.id, wire: query.toBuffer() };
+}
+
+const sameName = (a: string, b: string) => a.replace(/\.$/, "").toLowerCase() === b.replace(/\.$/, "").toLowerCase();
+
+/** Parses a reply and checks it answers our question; undefined for anything else. */
+function parseReply(buf: Buffer, id: number, name: string, type: QueryType): DnsPacket | undefined {
+  if (!namesAreSafe(buf)) return undefined;
+  let reply: DnsPacket;
+  try {
+    reply = Packet.parse(buf);
+  } catch {
+    return undefined;
+  }
+  const q = reply.questions[0];
+  if (reply.header.id !== id || reply.header.qr !== 1 || !q) return undefined;
+  if (!sameName(q.name, name) || q.type !== Packet.TYPE[type]) return undefined;
+  return reply;
+}
+
+export async function exchange(server: DnsServer, name: string, type: QueryType, timeoutMs: number): Promise<DnsPacket> {
+  const reply = await exchangeUdp(server, name, type, timeoutMs);
+  return reply.header.tc ? exchangeTcp(server, name, type, timeoutMs) : reply;
+}
+
+function exchangeUdp(server: DnsServer, name: string, type: QueryType, timeoutMs: number): Promise<DnsPacket> {
+  const { id, wire } = buildQuery(name, type);
+  const socket = dgram.createSocket(net.isIPv6(server.host) ? "udp6" : "udp4");
+  return new Promise<DnsPacket>((resolve, reject) => {
+    const send = () => socket.send(wire, server.port, server.host, (err) => err && fail(new DnsTransportError("network error", err.message)));
+    // one retransmission halfway: a single lost datagram should not fail a validation
+    const resend = setTimeout(send, timeoutMs / 2);
+    const timer = setTimeout(() => fail(new DnsTransportError("timeout", `no answer within ${timeoutMs} ms`)), timeoutMs);
+    let settled = false;
+    const done = () => {
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(resend);
+      socket.close();
+    };
+    const fail = (err: Error) => {
+      if (settled) return;
+      done();
+      reject(err);
+    };
+    socket.on("error", (err) => fail(new DnsTransportError("network error", err.message)));
+    socket.on("message", (msg, rinfo) => {
+      // replies from anyone but the server, or to another question, are ignored (spoofing)
+      if (rinfo.port !== server.port || !sameAddress(rinfo.address, server.host)) return;
+      const reply = parseReply(msg, id, name, type);
+      if (!reply || settled) return;
+      done();
+      resolve(reply);
+    });
+    send();
+  });
+}
+
+function exchangeTcp(server: DnsServer, name: string, type: QueryType, timeoutMs: number): Promise<DnsPacket> {
+  const { id, wire } = buildQuery(name, type);
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(wire.length);
+  return new Promise<DnsPacket>((resolve, reject) => {
+    const socket = net.connect({ host: server.host, port: server.port });
+    let received = Buffer.alloc(0);
+    const timer = setTimeout(() => finish(new DnsTransportError("timeout", `no answer over TCP within ${timeoutMs} ms`)), timeoutMs);
+    let settled = false;
+    const finish = (err?: Error, reply?: DnsPacket) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(reply!);
+    };
+    socket.on("connect", () => socket.write(Buffer.concat([len, wire])));
+    socket.on("error", (err) => finish(new DnsTransportError("network error", `TCP: ${err.message}`)));
+    socket.on("end", () => finish(new DnsTransportError("network error", "TCP connection closed before a full answer")));
+    socket.on("data", (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      if (received.length < 2 || received.length < 2 + received.readUInt16BE(0)) return;
+      const reply = parseReply(received.subarray(2, 2 + received.readUInt16BE(0)), id, name, type);
+      if (reply) finish(undefined, reply);
+      else finish(new DnsTransportError("malformed response", "the TCP answer does not answer the question"));
+    });
+  });
+}
+
+function sameAddress(a: string, b: string): boolean {
+  return a === b || a.replace(/^::ffff:/, "") === b.replace(/^::ffff:/, "");
+}
+
+/**
+ * dns2's name decoder follows compression pointers without a bound, so a pointer to itself would hang
+ * the process. Walk the message first and accept only pointers that point backwards (RFC 1035 §4.1.4
+ * pointers refer to a prior occurrence), which guarantees every name decode terminates.
+ */
+export function namesAreSafe(buf: Buffer): boolean {
+  try {
+    if (buf.length < 12) return false;
+    const counts = [4, 6, 8, 10].map((o) => buf.readUInt16BE(o));
+    let off = 12;
+    for (let i = 0; i < counts[0]!; i++) off = skipName(buf, off) + 4;
+    const records = counts[1]! + counts[2]! + counts[3]!;
+    for (let i = 0; i < records; i++) {
+      off = skipName(buf, off);
+      const type = buf.readUInt16BE(off);
+      const rdlength = buf.readUInt16BE(off + 8);
+      const rdata = off + 10;
+      checkRdataNames(buf, type, rdata);
+      off = rdata + rdlength;
+      if (off > buf.length) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const NAME_AT: Record<number, number[]> = { 2: [0], 5: [0], 12: [0], 15: [2], 33: [6] }; // NS CNAME PTR MX SRV
+
+function checkRdataNames(buf: Buffer, type: number, rdata: number): void {
+  if (type === 6) {
+    skipName(buf, skipName(buf, rdata)); // SOA: mname, rname
+    return;
+  }
+  for (const at of NAME_AT[type] ?? []) skipName(buf, rdata + at);
+}
+
+/** Returns the offset after the name at `start`; throws on a forward or self pointer or overrun. */
+function skipName(buf: Buffer, start: number): number {
+  let off = start;
+  let end = -1;
+  for (let hops = 0; hops < 128; hops++) {
+    const len = buf.readUInt8(off);
+    if (len === 0) return end < 0 ? off + 1 : end;
+    if ((len & 0xc0) === 0xc0) {
+      const target = ((len & 0x3f) << 8) | buf.readUInt8(off + 1);
+      if (end < 0) end = off + 2;
+      if (target >= off) throw new Error("compression pointer does not point backwards");
+      off = target;
+      continue;
+    }
+    if (len & 0xc0) throw new Error("unsupported label type");
+    off += 1 + len;
+    if (off >= buf.length) throw new Error("name runs past the message");
+  }
+  throw new Error("name too long");
+}

@@ -1,0 +1,100 @@
+// What every route file gets: the RA, links, nonces, and the authenticated-POST pipeline.
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Account, JsonWebKeyLike } from "../core/types.js";
+import { keyInfoFromJwk } from "../core/keys.js";
+import { AcmeError, malformed, unauthorized } from "../errors/index.js";
+import { checkKey, defaultKeyPolicy, type KeyPolicy } from "../goodkey/index.js";
+import type { NonceService } from "../nonce/index.js";
+import type { RA } from "../ra/index.js";
+import { decodePayload, parseFlattened, parseProtected, verifySignature, type FlattenedJws, type ProtectedHeader } from "./jws.js";
+import type { Linker } from "./linker.js";
+
+export interface WfeDeps {
+  ra: RA;
+  nonces: NonceService;
+  linker: Linker;
+  directoryMeta: { termsOfService?: string; website?: string; caaIdentities: string[]; externalAccountRequired: boolean };
+  pki: { rootPems: string[]; intermediatePems: string[]; chains(leafDer: Uint8Array): string[] };
+  retryAfter: number;
+  ordersPerPage: number;
+  bodyLimit: number;
+}
+
+export interface Verified {
+  header: ProtectedHeader;
+  payload: unknown; // undefined for POST-as-GET
+  jws: FlattenedJws;
+  jwk: JsonWebKeyLike;
+  account?: Account; // set for kid requests
+}
+
+const JOSE = "application/jose+json";
+
+/** Account keys may also be P-521, since ES512 is an accepted JWS algorithm (RFC 8555 §6.2). */
+const ACCOUNT_KEY_POLICY: KeyPolicy = { ...defaultKeyPolicy, ecdsaCurves: ["P-256", "P-384", "P-521"] };
+
+export function checkAccountKey(jwk: JsonWebKeyLike): void {
+  let info;
+  try {
+    info = keyInfoFromJwk(jwk);
+  } catch (err) {
+    throw new AcmeError("badPublicKey", `the JWK is not a usable public key: ${(err as Error).message}`);
+  }
+  checkKey(info, ACCOUNT_KEY_POLICY);
+}
+
+export function createAuthenticator(deps: WfeDeps) {
+  const { ra, nonces, linker } = deps;
+
+  /** The whole §6.2–6.4 pipeline for one POST; `need` picks jwk (new account), kid, or either (revoke). */
+  return async function authenticate(req: FastifyRequest, need: "jwk" | "kid" | "either"): Promise<Verified> {
+    const contentType = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+    if (contentType !== JOSE) throw malformed(`the Content-Type must be ${JOSE}`, { status: 415 });
+    if (typeof req.body !== "string" || req.body.length === 0) throw malformed("the request has no body");
+    const jws = parseFlattened(req.body);
+    const header = parseProtected(jws, need);
+    let jwk: JsonWebKeyLike;
+    let account: Account | undefined;
+    if (header.jwk) {
+      jwk = header.jwk;
+      checkAccountKey(jwk);
+    } else {
+      const id = linker.accountIdFromKid(header.kid!);
+      account = id === undefined ? undefined : await ra.accountForKid(id);
+      if (!account) throw new AcmeError("accountDoesNotExist", `no account is known by the "kid" ${JSON.stringify(header.kid)}`);
+      jwk = account.jwk;
+    }
+    await verifySignature(jws, header.alg, jwk);
+    if (!(await nonces.redeem(header.nonce!))) {
+      throw new AcmeError("badNonce", "the nonce is unknown, expired or already used; retry with the fresh one in Replay-Nonce");
+    }
+    if (header.url !== linker.requestUrl(req.url)) {
+      throw unauthorized(`the JWS "url" ${JSON.stringify(header.url)} does not match the request URL ${linker.requestUrl(req.url)}`);
+    }
+    if (account) ra.requireValid(account);
+    return { header, payload: decodePayload(jws), jws, jwk, account };
+  };
+}
+
+export type Authenticate = ReturnType<typeof createAuthenticator>;
+
+/** Sends a JSON resource with the usual ACME headers. */
+export function sendJson(reply: FastifyReply, status: number, body: unknown, headers: Record<string, string | string[]> = {}) {
+  reply.code(status);
+  for (const [k, v] of Object.entries(headers)) addHeader(reply, k, v);
+  return reply.type("application/json").send(JSON.stringify(body));
+}
+
+/** Adds a header, keeping earlier values (several Link headers may be sent). */
+export function addHeader(reply: FastifyReply, name: string, value: string | string[]) {
+  const existing = reply.getHeader(name);
+  const values = Array.isArray(value) ? value : [value];
+  if (existing === undefined) reply.header(name, values.length === 1 ? values[0] : values);
+  else reply.header(name, [...(Array.isArray(existing) ? existing : [String(existing)]), ...values]);
+}
+
+export const link = (url: string, rel: string) => `<${url}>;rel="${rel}"`;
+
+export function methodNotAllowed(): never {
+  throw malformed("this resource is only available by POST (POST-as-GET for reads, RFC 8555 §6.3)", { status: 405 });
+}

@@ -1,0 +1,78 @@
+// Encodings the validators compare against: the dns-01 TXT value, the tls-alpn-01 acmeIdentifier
+// extension value, and the DNS message safety walk in front of dns2's parser.
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { acmeIdentifierValue, keyAuthorizationDigest } from "../../src/va/index.js";
+import { repairIPv6 } from "../../src/va/dns.js";
+import { namesAreSafe, parseServer } from "../../src/va/dnsquery.js";
+
+// RFC 8555 §8.3's example key authorization (token "LoqXc…", thumbprint "9jg46…"); its dns-01 value is
+// the one Boulder's va tests serve for good-dns01.com (mocks.go: base64(sha256(token + "." + thumbprint))).
+const RFC_KEY_AUTH = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI";
+const BOULDER_TXT = "LPsIwTo7o8BoG0-vjCyGQGBWSVIPxI-i_X336eUOQZo";
+
+describe("keyAuthorizationDigest (RFC 8555 §8.4)", () => {
+  it("matches Boulder's value for the RFC 8555 §8.3 key authorization", () => {
+    expect(keyAuthorizationDigest(RFC_KEY_AUTH)).toBe(BOULDER_TXT);
+  });
+
+  it("is unpadded base64url of 32 bytes", () => {
+    const value = keyAuthorizationDigest("token.thumbprint");
+    expect(value).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(value, "base64url")).toEqual(createHash("sha256").update("token.thumbprint").digest());
+  });
+});
+
+describe("acmeIdentifierValue (RFC 8737 §3)", () => {
+  it("is a DER OCTET STRING (tag 04, length 32) holding SHA-256 of the key authorization", () => {
+    const value = acmeIdentifierValue(RFC_KEY_AUTH);
+    expect(value.length).toBe(34);
+    expect(value[0]).toBe(0x04);
+    expect(value[1]).toBe(0x20);
+    // the same digest the dns-01 value encodes, so both vectors agree
+    expect(value.subarray(2).toString("base64url")).toBe(BOULDER_TXT);
+  });
+});
+
+describe("DNS message safety walk", () => {
+  // header: id 1, QR, 1 question, 1 answer; question "a.test" A IN; answer owner = pointer
+  const header = Buffer.from([0, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+  const question = Buffer.from([1, 0x61, 4, 0x74, 0x65, 0x73, 0x74, 0, 0, 1, 0, 1]);
+  const rr = (owner: Buffer) => Buffer.concat([owner, Buffer.from([0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1])]);
+
+  it("accepts a pointer back to the question name", () => {
+    expect(namesAreSafe(Buffer.concat([header, question, rr(Buffer.from([0xc0, 12]))]))).toBe(true);
+  });
+
+  it("rejects a pointer to itself, which would make dns2's decoder loop forever", () => {
+    const self = header.length + question.length;
+    expect(namesAreSafe(Buffer.concat([header, question, rr(Buffer.from([0xc0, self]))]))).toBe(false);
+  });
+
+  it("rejects a forward pointer and a message cut short", () => {
+    expect(namesAreSafe(Buffer.concat([header, question, rr(Buffer.from([0xc0, 0xff]))]))).toBe(false);
+    expect(namesAreSafe(Buffer.concat([header, question]).subarray(0, 20))).toBe(false);
+  });
+});
+
+describe("DNS server addresses", () => {
+  it.each([
+    ["127.0.0.1:5353", { host: "127.0.0.1", port: 5353, label: "127.0.0.1:5353" }],
+    ["10.0.0.1", { host: "10.0.0.1", port: 53, label: "10.0.0.1:53" }],
+    ["[::1]:5353", { host: "::1", port: 5353, label: "[::1]:5353" }],
+    ["::1", { host: "::1", port: 53, label: "[::1]:53" }],
+  ])("parses %s", (text, expected) => {
+    expect(parseServer(text)).toEqual(expected);
+  });
+
+  it.each(["dns.example:53", "127.0.0.1:0", "127.0.0.1:99999", ""])("rejects %j", (text) => {
+    expect(() => parseServer(text)).toThrow(/not a DNS server address/);
+  });
+
+  it("restores the leading colon dns2 drops from an address starting with a zero group", () => {
+    expect(repairIPv6(":1")).toBe("::1");
+    expect(repairIPv6(":1:0:0:0:0:0")).toBe("::1:0:0:0:0:0");
+    expect(repairIPv6("2001:db8::1")).toBe("2001:db8::1");
+    expect(repairIPv6("::1")).toBe("::1");
+  });
+});
