@@ -8,7 +8,7 @@ const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Lower-cased, no trailing dot; IPv6 in RFC 5952 compressed form. */
 export function canonicalIdentifier(id: Identifier): Identifier {
   if (id.type === "ip") return { type: "ip", value: canonicalIp(id.value) ?? id.value };
-  return { type: "dns", value: id.value.toLowerCase() };
+  return { type: id.type, value: id.type === "dns" ? id.value.toLowerCase() : id.value };
 }
 
 export function canonicalIp(value: string): string | undefined {

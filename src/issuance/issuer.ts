@@ -38,18 +38,19 @@ const MAX_CN_LENGTH = 64; // ub-common-name, RFC 5280 Appendix A
 
 export async function loadIssuer(opts: { dir: string; passphrase?: string; now?: Date }): Promise<Issuer> {
   const paths = pkiPaths(opts.dir);
-  const [rootPem, intermediatePem, keyPem] = await Promise.all(
-    [paths.rootCert, paths.intermediateCert, paths.intermediateKey].map((file) =>
-      readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
-        if (err.code === "ENOENT") throw new Error(`no PKI in ${opts.dir}: ${file} is missing (run init or import first)`);
-        throw err;
-      }),
-    ),
-  );
-  const key = loadPrivateKey(keyPem!, paths.intermediateKey, opts.passphrase);
+  const read = (file: string) =>
+    readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") throw new Error(`no PKI in ${opts.dir}: ${file} is missing (run init or import first)`);
+      throw err;
+    });
+  // One after the other, so a missing PKI is always reported as its missing root.pem.
+  const rootPem = await read(paths.rootCert);
+  const intermediatePem = await read(paths.intermediateCert);
+  const keyPem = await read(paths.intermediateKey);
+  const key = loadPrivateKey(keyPem, paths.intermediateKey, opts.passphrase);
   const { rootDer, intermediateDer } = checkPki({
-    rootCertPem: rootPem!,
-    intermediateCertPem: intermediatePem!,
+    rootCertPem: rootPem,
+    intermediateCertPem: intermediatePem,
     intermediateKey: key,
     now: opts.now ?? new Date(),
   });

@@ -31,11 +31,10 @@ export async function dial(ctx: VAContext, target: DialTarget): Promise<Dialed> 
   const { resolved, candidates, denied } = found;
   if (candidates.length === 0) {
     const record = { ...target.record, addressesResolved: resolved };
-    const why = denied.map(([ip, reason]) => `${ip} is ${reason}`).join("; ");
-    const what = net.isIP(target.host) ? target.host : `${target.host} resolves only to addresses that`;
     const detail = net.isIP(target.host)
-      ? `This CA does not connect to ${what}: it is ${denied[0]?.[1]}`
-      : `${what} this CA does not connect to: ${why}`;
+      ? `This CA does not connect to ${target.host}: it is ${denied[0]?.[1]}`
+      : `${target.host} resolves only to addresses that this CA does not connect to: ` +
+        denied.map(([ip, reason]) => `${ip} is ${reason}`).join("; ");
     return { records: [record], problem: problemData(target.deniedType, detail) };
   }
 

@@ -27,7 +27,6 @@ const VALIDATORS: Record<ValidationRequest["type"], Validator> = {
 export interface VADeps {
   resolver: Resolver;
   config: VAConfig;
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
   log?: { info: Function; warn: Function };
 }
 

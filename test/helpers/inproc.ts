@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { buildApp, type AnvilApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config/index.js";
+import type { Clock } from "../../src/core/clock.js";
 import { createLogger } from "../../src/log/index.js";
 import { TestAcme, startHttp01Responder, type Http01Responder, type JwsAlg } from "./acme.js";
 import { startTestDns, type TestDns } from "./dnsserver.js";
@@ -23,7 +24,7 @@ export interface InProc {
   close(): Promise<void>;
 }
 
-export async function startInProc(env: Record<string, string> = {}): Promise<InProc> {
+export async function startInProc(env: Record<string, string> = {}, opts: { clock?: Clock } = {}): Promise<InProc> {
   const dataDir = await makeTempDir("anvil-it-");
   const dns = await startTestDns({ defaultA: "127.0.0.1" });
   const responder = await startHttp01Responder();
@@ -39,7 +40,7 @@ export async function startInProc(env: Record<string, string> = {}): Promise<InP
   };
   const boot = async (extra: Record<string, string>) => {
     const config = loadConfig({ env: { ...baseEnv, ...env, ...extra } });
-    const anvil = await buildApp(config, { logger: createLogger({ level: "silent" }), validatorPollMs: 100 });
+    const anvil = await buildApp(config, { logger: createLogger({ level: "silent" }), validatorPollMs: 100, clock: opts.clock });
     await anvil.listen();
     return anvil;
   };
@@ -75,3 +76,9 @@ export async function startInProc(env: Record<string, string> = {}): Promise<InP
 }
 
 export const ERR = (t: string) => `urn:ietf:params:acme:error:${t}`;
+
+/** A clock the test moves forward. */
+export function fakeClock(start = new Date()): Clock & { advance(seconds: number): void } {
+  let now = start.getTime();
+  return { now: () => new Date(now), advance: (s) => void (now += s * 1000) };
+}

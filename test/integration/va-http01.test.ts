@@ -270,6 +270,14 @@ describe("http-01: problems", () => {
     expect(web.connections).toBe(0);
   });
 
+  it("a lookup that outlasts the validation's time limit is a dns timeout", async () => {
+    const resolver = { servers: ["hung"], lookupHost: () => new Promise<never>(() => undefined), lookupTxt: () => new Promise<never>(() => undefined) };
+    const va = createVA({ resolver, config: { httpPort: 80, tlsAlpnPort: 443, timeoutMs: 200 } });
+    const result = await va.validate({ type: "http-01", identifier: dnsId("hung.test"), ...challenge() });
+    expect(result.problem?.type).toBe("urn:ietf:params:acme:error:dns");
+    expect(result.problem?.detail).toBe("DNS problem: timeout looking up A/AAAA for hung.test - the query timed out; resolver hung");
+  });
+
   it("a resolver that throws becomes a dns problem, not an exception", async () => {
     const resolver = {
       servers: ["fake"],
