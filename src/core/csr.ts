@@ -5,23 +5,19 @@ import { verify as verifySignature, type KeyObject } from "node:crypto";
 import { AcmeError } from "../errors/index.js";
 import { canonicalIp } from "./identifiers.js";
 import {
-  children,
-  content,
+  derChildren,
+  derContent,
   decodeOid,
-  expectTag,
+  derExpect,
   keyInfoFromKeyObject,
   keyInfoFromSpki,
   publicKeyFromSpki,
-  readWhole,
-  type Tlv,
+  derReadWhole,
+  type DerTlv,
+  type KeyInfo,
 } from "./keys.js";
 
-export type KeyInfo =
-  | { type: "rsa"; bits: number; exponent: bigint; /** present when parsed from a real key */ modulus?: bigint }
-  | { type: "ec"; curve: string /* "P-256" | "P-384" | "P-521" | curve name or OID */ }
-  | { type: "ed25519" }
-  | { type: "ed448" }
-  | { type: "unknown"; algorithm: string };
+export type { KeyInfo } from "./keys.js";
 
 export interface ParsedCsr {
   der: Uint8Array;
@@ -124,39 +120,39 @@ interface RawCsr {
 }
 
 function splitCsr(buf: Uint8Array): RawCsr {
-  const top = readWhole(buf, 0x30);
-  const [info, algId, sig, ...rest] = children(buf, top);
+  const top = derReadWhole(buf, 0x30);
+  const [info, algId, sig, ...rest] = derChildren(buf, top);
   if (rest.length) throw badCsr("the CSR has extra elements after the signature");
-  expectTag(info, 0x30, "certificationRequestInfo");
-  const [oid] = children(buf, expectTag(algId, 0x30, "signatureAlgorithm"));
-  const sigOid = decodeOid(content(buf, expectTag(oid, 0x06, "signature algorithm OID")));
-  const bits = content(buf, expectTag(sig, 0x03, "signature"));
+  derExpect(info, 0x30, "certificationRequestInfo");
+  const [oid] = derChildren(buf, derExpect(algId, 0x30, "signatureAlgorithm"));
+  const sigOid = decodeOid(derContent(buf, derExpect(oid, 0x06, "signature algorithm OID")));
+  const bits = derContent(buf, derExpect(sig, 0x03, "signature"));
   if (bits.length < 1 || bits[0] !== 0) throw badCsr("the CSR signature BIT STRING has unused bits");
 
-  const [version, subject, spki, attrs, ...more] = children(buf, info!);
+  const [version, subject, spki, attrs, ...more] = derChildren(buf, info!);
   if (more.length) throw badCsr("the CSR's certificationRequestInfo has unexpected elements");
-  const v = content(buf, expectTag(version, 0x02, "version"));
+  const v = derContent(buf, derExpect(version, 0x02, "version"));
   if (v.length !== 1 || v[0] !== 0) throw badCsr("the CSR version must be 0 (v1)");
-  expectTag(spki, 0x30, "subjectPKInfo");
+  derExpect(spki, 0x30, "subjectPKInfo");
   return {
     signedBytes: buf.subarray(info!.start, info!.end),
     sigOid,
     signature: bits.subarray(1),
     spki: buf.slice(spki!.start, spki!.end),
-    commonName: subjectCommonName(buf, expectTag(subject, 0x30, "subject")),
+    commonName: subjectCommonName(buf, derExpect(subject, 0x30, "subject")),
     // Some encoders omit the attributes [0] although RFC 2986 requires it; that is harmless.
-    names: attrs ? requestedNames(buf, expectTag(attrs, 0xa0, "attributes")) : emptyNames(),
+    names: attrs ? requestedNames(buf, derExpect(attrs, 0xa0, "attributes")) : emptyNames(),
   };
 }
 
-function subjectCommonName(buf: Uint8Array, subject: Tlv): string | undefined {
+function subjectCommonName(buf: Uint8Array, subject: DerTlv): string | undefined {
   const found: string[] = [];
-  for (const rdn of children(buf, subject)) {
-    for (const atv of children(buf, expectTag(rdn, 0x31, "RDN"))) {
-      const [type, value] = children(buf, expectTag(atv, 0x30, "AttributeTypeAndValue"));
-      if (decodeOid(content(buf, expectTag(type, 0x06, "attribute type"))) !== OID_CN) continue;
+  for (const rdn of derChildren(buf, subject)) {
+    for (const atv of derChildren(buf, derExpect(rdn, 0x31, "RDN"))) {
+      const [type, value] = derChildren(buf, derExpect(atv, 0x30, "AttributeTypeAndValue"));
+      if (decodeOid(derContent(buf, derExpect(type, 0x06, "attribute type"))) !== OID_CN) continue;
       if (!value) throw badCsr("the subject common name has no value");
-      found.push(decodeString(value.tag, content(buf, value)));
+      found.push(decodeString(value.tag, derContent(buf, value)));
     }
   }
   if (found.length > 1) throw badCsr("the CSR subject has more than one common name");
@@ -197,27 +193,27 @@ function emptyNames(): RawCsr["names"] {
   return { dnsNames: [], ipAddresses: [], otherNames: [] };
 }
 
-function requestedNames(buf: Uint8Array, attrs: Tlv): RawCsr["names"] {
-  const sans: Tlv[] = [];
-  for (const attr of children(buf, attrs)) {
-    const [type, values] = children(buf, expectTag(attr, 0x30, "attribute"));
-    if (decodeOid(content(buf, expectTag(type, 0x06, "attribute type"))) !== OID_EXTENSION_REQUEST) continue;
-    for (const exts of children(buf, expectTag(values, 0x31, "attribute values"))) {
-      for (const ext of children(buf, expectTag(exts, 0x30, "extensions"))) {
-        const [id, second, third] = children(buf, expectTag(ext, 0x30, "extension"));
-        if (decodeOid(content(buf, expectTag(id, 0x06, "extension id"))) !== OID_SAN) continue;
-        const value = expectTag(second?.tag === 0x01 ? third : second, 0x04, "extension value");
+function requestedNames(buf: Uint8Array, attrs: DerTlv): RawCsr["names"] {
+  const sans: DerTlv[] = [];
+  for (const attr of derChildren(buf, attrs)) {
+    const [type, values] = derChildren(buf, derExpect(attr, 0x30, "attribute"));
+    if (decodeOid(derContent(buf, derExpect(type, 0x06, "attribute type"))) !== OID_EXTENSION_REQUEST) continue;
+    for (const exts of derChildren(buf, derExpect(values, 0x31, "attribute values"))) {
+      for (const ext of derChildren(buf, derExpect(exts, 0x30, "extensions"))) {
+        const [id, second, third] = derChildren(buf, derExpect(ext, 0x30, "extension"));
+        if (decodeOid(derContent(buf, derExpect(id, 0x06, "extension id"))) !== OID_SAN) continue;
+        const value = derExpect(second?.tag === 0x01 ? third : second, 0x04, "extension value");
         sans.push(value);
       }
     }
   }
   if (sans.length > 1) throw badCsr("the CSR requests the subjectAltName extension more than once");
   if (!sans.length) return emptyNames();
-  const inner = content(buf, sans[0]!);
-  return generalNames(inner, readWhole(inner, 0x30));
+  const inner = derContent(buf, sans[0]!);
+  return generalNames(inner, derReadWhole(inner, 0x30));
 }
 
-function generalNames(buf: Uint8Array, seq: Tlv): RawCsr["names"] {
+function generalNames(buf: Uint8Array, seq: DerTlv): RawCsr["names"] {
   const names = emptyNames();
   const seen = new Set<string>();
   const add = (list: string[], value: string) => {
@@ -225,8 +221,8 @@ function generalNames(buf: Uint8Array, seq: Tlv): RawCsr["names"] {
     if (!seen.has(key)) list.push(value);
     seen.add(key);
   };
-  for (const gn of children(buf, seq)) {
-    const bytes = content(buf, gn);
+  for (const gn of derChildren(buf, seq)) {
+    const bytes = derContent(buf, gn);
     switch (gn.tag) {
       case 0x82: // dNSName
         add(names.dnsNames, ascii(bytes).toLowerCase());
@@ -241,8 +237,8 @@ function generalNames(buf: Uint8Array, seq: Tlv): RawCsr["names"] {
         add(names.otherNames, `uri:${ascii(bytes)}`);
         break;
       case 0xa0: { // otherName: type-id OID first
-        const [typeId] = children(buf, gn);
-        add(names.otherNames, `otherName:${decodeOid(content(buf, expectTag(typeId, 0x06, "otherName type")))}`);
+        const [typeId] = derChildren(buf, gn);
+        add(names.otherNames, `otherName:${decodeOid(derContent(buf, derExpect(typeId, 0x06, "otherName type")))}`);
         break;
       }
       case 0x88: // registeredID

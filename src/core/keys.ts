@@ -2,14 +2,13 @@
 // through node:crypto (OpenSSL), which also rejects EC points that are not on their curve. A small strict
 // DER reader lives here too, shared with the CSR parser, so that neither depends on a library's leniency.
 import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
-import type { KeyInfo } from "./csr.js";
 import type { JsonWebKeyLike } from "./types.js";
 import { AcmeError } from "../errors/index.js";
 
 // ---------------------------------------------------------------------------------------------------
 // DER reading (X.690 §10: definite, minimal lengths; single-byte tags are all PKIX needs)
 
-export interface Tlv {
+export interface DerTlv {
   tag: number;
   /** offset of the tag byte */
   start: number;
@@ -21,7 +20,7 @@ export interface Tlv {
 
 export class DerError extends Error {}
 
-export function readTlv(buf: Uint8Array, pos: number, limit: number = buf.length): Tlv {
+export function readTlv(buf: Uint8Array, pos: number, limit: number = buf.length): DerTlv {
   if (pos + 2 > limit) throw new DerError("truncated DER element");
   const tag = buf[pos]!;
   if ((tag & 0x1f) === 0x1f) throw new DerError("multi-byte DER tags are not supported");
@@ -42,8 +41,8 @@ export function readTlv(buf: Uint8Array, pos: number, limit: number = buf.length
 }
 
 /** The elements inside a constructed TLV; they must fill it exactly. */
-export function children(buf: Uint8Array, parent: Tlv): Tlv[] {
-  const out: Tlv[] = [];
+export function derChildren(buf: Uint8Array, parent: DerTlv): DerTlv[] {
+  const out: DerTlv[] = [];
   for (let pos = parent.body; pos < parent.end; ) {
     const t = readTlv(buf, pos, parent.end);
     out.push(t);
@@ -53,19 +52,19 @@ export function children(buf: Uint8Array, parent: Tlv): Tlv[] {
 }
 
 /** Reads one TLV that must span the whole buffer (no trailing bytes). */
-export function readWhole(buf: Uint8Array, expectedTag: number): Tlv {
+export function derReadWhole(buf: Uint8Array, expectedTag: number): DerTlv {
   const t = readTlv(buf, 0);
   if (t.tag !== expectedTag) throw new DerError(`expected tag 0x${expectedTag.toString(16)}, got 0x${t.tag.toString(16)}`);
   if (t.end !== buf.length) throw new DerError("trailing bytes after the DER element");
   return t;
 }
 
-export function expectTag(t: Tlv | undefined, tag: number, what: string): Tlv {
+export function derExpect(t: DerTlv | undefined, tag: number, what: string): DerTlv {
   if (!t || t.tag !== tag) throw new DerError(`${what}: unexpected or missing element`);
   return t;
 }
 
-export function content(buf: Uint8Array, t: Tlv): Uint8Array {
+export function derContent(buf: Uint8Array, t: DerTlv): Uint8Array {
   return buf.subarray(t.body, t.end);
 }
 
@@ -89,6 +88,13 @@ export function decodeOid(bytes: Uint8Array): string {
 
 // ---------------------------------------------------------------------------------------------------
 // Key facts
+
+export type KeyInfo =
+  | { type: "rsa"; bits: number; exponent: bigint; /** present when parsed from a real key */ modulus?: bigint }
+  | { type: "ec"; curve: string /* "P-256" | "P-384" | "P-521" | curve name or OID */ }
+  | { type: "ed25519" }
+  | { type: "ed448" }
+  | { type: "unknown"; algorithm: string };
 
 const CURVES: Record<string, string> = { prime256v1: "P-256", secp384r1: "P-384", secp521r1: "P-521" };
 const ID_EC_PUBLIC_KEY = "1.2.840.10045.2.1";
@@ -130,12 +136,12 @@ export function publicKeyFromSpki(spki: Uint8Array): KeyObject {
 // OpenSSL refused the key; name what it claimed to be so the rejection message is useful.
 function unknownSpki(spki: Uint8Array): KeyInfo {
   try {
-    const top = readWhole(spki, 0x30);
-    const [alg] = children(spki, top);
-    const [oid, params] = children(spki, expectTag(alg, 0x30, "algorithm"));
-    const algorithm = decodeOid(content(spki, expectTag(oid, 0x06, "algorithm OID")));
+    const top = derReadWhole(spki, 0x30);
+    const [alg] = derChildren(spki, top);
+    const [oid, params] = derChildren(spki, derExpect(alg, 0x30, "algorithm"));
+    const algorithm = decodeOid(derContent(spki, derExpect(oid, 0x06, "algorithm OID")));
     if (algorithm === ID_EC_PUBLIC_KEY && params?.tag === 0x06) {
-      return { type: "ec", curve: decodeOid(content(spki, params)) };
+      return { type: "ec", curve: decodeOid(derContent(spki, params)) };
     }
     return { type: "unknown", algorithm };
   } catch {

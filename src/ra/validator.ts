@@ -31,7 +31,8 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
 
   async function runJob(id: string): Promise<void> {
     const now = clock.now();
-    if (!(await sa.claimChallengeJob(id, now, addSeconds(now, timeout + 30)))) return;
+    // the VA bounds each attempt by `timeout`; the claim outlives it by a margin, then another worker may retry
+    if (!(await sa.claimChallengeJob(id, now, addSeconds(now, timeout + 5)))) return;
     const found = await sa.getChallenge(id);
     if (!found || found.challenge.status !== "processing") return;
     const { challenge, authz } = found;

@@ -349,6 +349,16 @@ describe("importPki (bring your own root and intermediate)", () => {
   }
 });
 
+describe("ca-keys.example", () => {
+  it("holds a working TEST ONLY pair in Anvil's layout", async () => {
+    const issuer = await loadIssuer({ dir: "ca-keys.example" });
+    expect(issuer.rootSubjectCN).toBe("Anvil TEST ONLY Root CA");
+    expect(readFileSync("ca-keys.example/README.md", "utf8")).toMatch(/TEST ONLY\. DO NOT TRUST THESE KEYS/);
+    const der = await issuer.issue(leafRequest(spkiOf(leafKeys.Ed25519()), [{ type: "dns", value: "demo.example.test" }], { days: 30 }));
+    expect(opensslVerify(issuer, der)).toContain("leaf.pem: OK");
+  });
+});
+
 describe("issueServerCertificate", () => {
   it("serves HTTPS on loopback to a client that trusts only the root", async () => {
     const dir = tmp("server");
