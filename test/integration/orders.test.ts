@@ -233,7 +233,7 @@ describe("finalize checks the CSR", () => {
     const x509 = await import("@peculiar/x509");
     const { webcrypto } = await import("node:crypto");
     const priv = await webcrypto.subtle.importKey("pkcs8", acct.key.privateKey.export({ type: "pkcs8", format: "der" }), { name: "ECDSA", namedCurve: "P-256" }, true, ["sign"]);
-    const pub = await webcrypto.subtle.importKey("jwk", acct.key.jwk as webcrypto.JsonWebKey, { name: "ECDSA", namedCurve: "P-256" }, true, ["verify"]);
+    const pub = await webcrypto.subtle.importKey("jwk", acct.key.jwk as import("node:crypto").webcrypto.JsonWebKey, { name: "ECDSA", namedCurve: "P-256" }, true, ["verify"]);
     const csr = await x509.Pkcs10CertificateRequestGenerator.create({
       keys: { privateKey: priv, publicKey: pub },
       signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
