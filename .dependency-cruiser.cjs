@@ -14,8 +14,8 @@ const only = (from, allowed) => ({
 
 module.exports = {
   forbidden: [
-    only("core", []),
-    only("errors", ["core"]),
+    only("core", ["errors"]), // CSR/key parsing in core throws AcmeError (badCSR, badPublicKey)
+    only("errors", ["core"]), // type-only: errors uses core/types
     only("config", []),
     only("log", []),
     only("policy", ["core", "errors"]),

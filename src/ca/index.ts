@@ -24,7 +24,9 @@ export function createCA(deps: { issuer: Issuer; clock: Clock; config: CAConfig 
       checkKey(csr.key); // defence in depth: the RA checked it too
       const now = clock.now();
       const notBefore = order.notBefore ?? addSeconds(now, -(config.backdateSeconds ?? 60));
-      const notAfter = order.notAfter ?? addSeconds(notBefore, config.certificateLifetime);
+      // never past the intermediate's own expiry: such a certificate could not be validated to the end
+      const wanted = order.notAfter ?? addSeconds(notBefore, config.certificateLifetime);
+      const notAfter = wanted > issuer.intermediateNotAfter ? issuer.intermediateNotAfter : wanted;
       if ((notAfter.getTime() - notBefore.getTime()) / 1000 > config.maxCertificateLifetime + (config.backdateSeconds ?? 60)) {
         throw new AcmeError("badCSR", "the requested validity exceeds this CA's maximum lifetime");
       }

@@ -14,7 +14,13 @@ export function canonicalIdentifier(id: Identifier): Identifier {
 export function canonicalIp(value: string): string | undefined {
   const family = isIP(value);
   if (family === 4) return value;
-  if (family === 6) return new URL(`http://[${value}]/`).hostname.slice(1, -1);
+  if (family === 6) {
+    try {
+      return new URL(`http://[${value}]/`).hostname.slice(1, -1);
+    } catch {
+      return undefined; // e.g. a zone id (fe80::1%eth0), which no certificate can carry
+    }
+  }
   return undefined;
 }
 
