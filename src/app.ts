@@ -1,7 +1,7 @@
 // The composition root: the only place that constructs implementations and wires them together.
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyInstance } from "fastify";
 import { createCA } from "./ca/index.js";
 import { derived, type Config } from "./config/index.js";
 import { systemClock, type Clock } from "./core/clock.js";
@@ -117,7 +117,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
 
   const app = Fastify({
     loggerInstance: log,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }), // our onResponse hook logs one line
     bodyLimit: 64 * 1024,
     ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
   }) as unknown as FastifyInstance;
