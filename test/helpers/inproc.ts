@@ -1,5 +1,5 @@
-// Anvil in this process (buildApp) over real HTTPS on loopback, with a real SQLite file (or the
-// PostgreSQL database in ANVIL_TEST_DATABASE_URL), a test DNS server answering 127.0.0.1 and an
+// Anvil in this process (buildApp) over real HTTPS on loopback, with a real SQLite file (or a fresh
+// PostgreSQL database: see db.ts), a test DNS server answering 127.0.0.1 and an
 // http-01 responder: integration tests speak real HTTP and sign real JWS against it.
 import { readFileSync } from "node:fs";
 import { buildApp, type AnvilApp } from "../../src/app.js";
@@ -7,6 +7,7 @@ import { loadConfig } from "../../src/config/index.js";
 import type { Clock } from "../../src/core/clock.js";
 import { createLogger } from "../../src/log/index.js";
 import { TestAcme, startHttp01Responder, type Http01Responder, type JwsAlg } from "./acme.js";
+import { createTestDatabase } from "./db.js";
 import { startTestDns, type TestDns } from "./dnsserver.js";
 import { freePort, makeTempDir, removeTempDir } from "./tools.js";
 
@@ -25,7 +26,8 @@ export interface InProc {
 }
 
 export async function startInProc(env: Record<string, string> = {}, opts: { clock?: Clock } = {}): Promise<InProc> {
-  const dataDir = await makeTempDir("anvil-it-");
+  const dataDir = await makeTempDir("it");
+  const db = await createTestDatabase();
   const dns = await startTestDns({ defaultA: "127.0.0.1" });
   const responder = await startHttp01Responder();
   const port = await freePort();
@@ -36,7 +38,7 @@ export async function startInProc(env: Record<string, string> = {}, opts: { cloc
     ANVIL_HTTP01_PORT: String(responder.port),
     ANVIL_DNS_RESOLVER: dns.address,
     ANVIL_LOG_LEVEL: "silent",
-    ...(process.env.ANVIL_TEST_DATABASE_URL ? { DATABASE_URL: process.env.ANVIL_TEST_DATABASE_URL } : {}),
+    ...(db.url ? { DATABASE_URL: db.url } : {}),
   };
   const boot = async (extra: Record<string, string>) => {
     const config = loadConfig({ env: { ...baseEnv, ...env, ...extra } });
@@ -69,6 +71,7 @@ export async function startInProc(env: Record<string, string> = {}, opts: { cloc
       await anvil.close();
       await responder.close();
       await dns.close();
+      await db.drop();
       await removeTempDir(dataDir);
     },
   };
