@@ -1,7 +1,7 @@
 // The ACME server's own HTTPS certificate: issued by Anvil's intermediate for the configured
 // hostnames, kept in <data>/tls, reused across starts, and renewed in place before it expires.
-import { X509Certificate } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { X509Certificate, createPrivateKey, createPublicKey, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { issueServerCertificate, type Issuer } from "./issuance/index.js";
 
@@ -28,13 +28,32 @@ export async function ensureServerTls(opts: { dir: string; issuer: Issuer; hostn
     const intermediate = new X509Certificate(opts.issuer.intermediatePem);
     const notAfter = new Date(leaf.validTo);
     const fresh = notAfter.getTime() - now.getTime() > opts.renewBefore * 1000;
-    if (fresh && covers(leaf, opts.hostnames) && leaf.checkIssued(intermediate) && leaf.verify(intermediate.publicKey)) {
-      return { cert: certPem, key: readFileSync(keyFile, "utf8"), notAfter };
+    const keyPem = readFileSync(keyFile, "utf8");
+    if (fresh && covers(leaf, opts.hostnames) && leaf.checkIssued(intermediate) && leaf.verify(intermediate.publicKey) && matches(leaf, keyPem)) {
+      return { cert: certPem, key: keyPem, notAfter };
     }
   }
   const issued = await issueServerCertificate(opts.issuer, { hostnames: opts.hostnames, days: Math.ceil(opts.lifetimeSeconds / 86400), now });
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
-  writeFileSync(keyFile, issued.keyPem, { mode: 0o600 });
-  writeFileSync(certFile, issued.certPem);
+  // one file holding key and certificate would be simpler for readers, but these two are what operators expect;
+  // each is replaced atomically, and a pair that does not match is re-issued at the next start
+  writeAtomic(keyFile, issued.keyPem, 0o600);
+  writeAtomic(certFile, issued.certPem, 0o644);
   return { cert: issued.certPem, key: issued.keyPem, notAfter: issued.notAfter };
+}
+
+function matches(leaf: X509Certificate, keyPem: string): boolean {
+  try {
+    const fromKey = createPublicKey(createPrivateKey(keyPem)).export({ type: "spki", format: "der" });
+    return fromKey.equals(leaf.publicKey.export({ type: "spki", format: "der" }));
+  } catch {
+    return false;
+  }
+}
+
+/** Several instances may share a data folder: never let one read a half-written file. */
+function writeAtomic(file: string, content: string, mode: number): void {
+  const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
+  writeFileSync(tmp, content, { mode });
+  renameSync(tmp, file);
 }

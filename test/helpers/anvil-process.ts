@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createTestDatabase } from "./db.js";
 import { startTestDns, type TestDns } from "./dnsserver.js";
 import { freePort, makeTempDir, removeTempDir } from "./tools.js";
 
@@ -44,9 +45,11 @@ export async function startAnvil(opts: StartAnvilOptions = {}): Promise<AnvilPro
   const ownDataDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? (await makeTempDir("data"));
   const port = await freePort();
+  // In the postgres test project a fresh database per Anvil (unless the test names one, e.g. to share it)
+  const db = opts.env?.DATABASE_URL === undefined && ownDataDir ? await createTestDatabase() : undefined;
   const child = spawn(process.execPath, [mainJs, ...(opts.args ?? [])], {
     cwd: dataDir,
-    env: anvilEnv(dataDir, port, opts.env),
+    env: anvilEnv(dataDir, port, { ...(db?.url ? { DATABASE_URL: db.url } : {}), ...opts.env }),
     stdio: ["ignore", "pipe", "pipe"],
   });
   track(child);
@@ -65,6 +68,7 @@ export async function startAnvil(opts: StartAnvilOptions = {}): Promise<AnvilPro
 
   const stop = async () => {
     await killChild(child, exited);
+    await db?.drop();
     if (ownDataDir) await removeTempDir(dataDir);
   };
 

@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { TestAcme, makeCsr } from "../helpers/acme.js";
 import { startAnvil, type AnvilProcess } from "../helpers/anvil-process.js";
+import { createTestDatabase } from "../helpers/db.js";
 import { startTestDns, type TestDns } from "../helpers/dnsserver.js";
 import { fakeClock, startInProc, type InProc } from "../helpers/inproc.js";
 import { makeTempDir, removeTempDir } from "../helpers/tools.js";
@@ -35,7 +36,9 @@ describe("validation jobs survive a crash", () => {
     cleanup.push(() => removeTempDir(dataDir));
     const configFile = `${dataDir}/anvil.yaml`;
     writeFileSync(configFile, "validation:\n  timeout: 2s\n");
-    const env = { ANVIL_CONFIG: configFile, ANVIL_DNS_RESOLVER: dns.address, ANVIL_HTTP01_PORT: String(port) };
+    const db = await createTestDatabase(); // SQLite in the data folder, or a PostgreSQL database that outlives the restart
+    cleanup.push(() => db.drop());
+    const env = { ANVIL_CONFIG: configFile, ANVIL_DNS_RESOLVER: dns.address, ANVIL_HTTP01_PORT: String(port), ...(db.url ? { DATABASE_URL: db.url } : {}) };
 
     let anvil: AnvilProcess = await startAnvil({ dataDir, env });
     const client = await TestAcme.create(anvil.directoryUrl, { ca: anvil.rootPem });

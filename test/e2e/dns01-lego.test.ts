@@ -1,0 +1,94 @@
+// lego (Debian's 4.9) dns-01 against a real Anvil process running its built-in test DNS server:
+// a wildcard + base name order through lego's httpreq provider, and through its acme-dns provider
+// the way a user sets it up (first run registers and asks for a CNAME, second run issues).
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startAnvil, type AnvilProcess } from "../helpers/anvil-process.js";
+import {
+  freePort, makeTempDir, opensslDnsNames, opensslVerify, removeTempDir, requireTools, run, runOk, type RunResult,
+} from "../helpers/tools.js";
+
+const skip = requireTools("lego dns-01 e2e", [
+  { bin: "lego", apt: "lego" },
+  { bin: "openssl", apt: "openssl" },
+]);
+const T = 120_000;
+
+describe.skipIf(skip)("lego dns-01 with Anvil's test DNS server", () => {
+  let anvil: AnvilProcess;
+  let work: string;
+  let dnsAddress: string;
+  let apiUrl: string;
+
+  beforeAll(async () => {
+    const [dnsPort, apiPort] = [await freePort(), await freePort()];
+    dnsAddress = `127.0.0.1:${dnsPort}`;
+    apiUrl = `http://127.0.0.1:${apiPort}`;
+    // No ANVIL_DNS_RESOLVER: with the test DNS on, Anvil validates against it.
+    anvil = await startAnvil({ env: { ANVIL_TESTDNS: "true", ANVIL_TESTDNS_LISTEN: dnsAddress, ANVIL_TESTDNS_API: `127.0.0.1:${apiPort}` } });
+    work = await makeTempDir("lego-dns01");
+  }, T);
+  afterAll(async () => {
+    await anvil?.stop();
+    await removeTempDir(work);
+  });
+
+  /** lego with its own DNS lookups sent to the test DNS server (--dns.resolvers), never elsewhere. */
+  function lego(provider: string, env: Record<string, string>, names: string[]): Promise<RunResult> {
+    return run(
+      "lego",
+      [
+        "--server", anvil.directoryUrl, "--accept-tos", "--email", "lego-dns01@example.com", "--path", work,
+        "--dns", provider, "--dns.resolvers", dnsAddress, "--dns.disable-cp",
+        ...names.flatMap((d) => ["-d", d]), "run",
+      ],
+      { env: { ...process.env, LEGO_CA_CERTIFICATES: anvil.rootPath, ...env }, timeoutMs: T },
+    );
+  }
+
+  const certFile = (name: string, ext: string) => join(work, "certificates", `${name.replace("*", "_")}.${ext}`);
+
+  async function expectValidChain(first: string, names: string[]) {
+    const v = await opensslVerify(anvil.rootPath, certFile(first, "issuer.crt"), certFile(first, "crt"));
+    expect(v.stdout + v.stderr).toMatch(/: OK/);
+    expect(v.code).toBe(0);
+    expect(await opensslDnsNames(certFile(first, "crt"))).toEqual([...names].sort());
+  }
+
+  async function records(): Promise<Record<string, { txt?: string[]; cname?: string }>> {
+    return ((await (await fetch(`${apiUrl}/records`)).json()) as { names: Record<string, { txt?: string[] }> }).names;
+  }
+
+  it("--dns httpreq: a wildcard and its base name, TXT records removed afterwards", async () => {
+    const names = ["*.w.anvil.test", "w.anvil.test"];
+    const r = await lego("httpreq", { HTTPREQ_ENDPOINT: apiUrl }, names);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    await expectValidChain(names[0]!, names);
+    // lego's /cleanup removed both values it presented
+    expect((await records())["_acme-challenge.w.anvil.test"]).toBeUndefined();
+  }, T);
+
+  it("--dns acme-dns: the first run registers and asks for a CNAME; with it set, the second run issues", async () => {
+    const names = ["*.adns.anvil.test", "adns.anvil.test"];
+    const storage = join(work, "acme-dns.json");
+    const env = { ACME_DNS_API_BASE: apiUrl, ACME_DNS_STORAGE_PATH: storage };
+    const first = await lego("acme-dns", env, names);
+    expect(first.code).not.toBe(0);
+    expect(existsSync(storage)).toBe(true);
+    const accounts = JSON.parse(await readFile(storage, "utf8")) as Record<string, { fulldomain: string; subdomain: string }>;
+    const account = accounts["adns.anvil.test"]!;
+    expect(account.fulldomain).toBe(`${account.subdomain}.acme-dns.anvil.internal`);
+    expect(first.stdout + first.stderr).toContain(account.fulldomain); // lego tells the user what to CNAME to
+
+    const cname = await fetch(`${apiUrl}/set-cname`, { method: "POST", body: JSON.stringify({ host: "_acme-challenge.adns.anvil.test", target: account.fulldomain }) });
+    expect(cname.status).toBe(200);
+    await runOk("true", []); // keep the two runs visibly apart in a failure's output
+    const second = await lego("acme-dns", env, names);
+    expect(second.code, `${second.stdout}\n${second.stderr}`).toBe(0);
+    await expectValidChain(names[0]!, names);
+    // acme-dns keeps the last two values: exactly the wildcard's and the base name's
+    expect((await records())[account.fulldomain]?.txt).toHaveLength(2);
+  }, T);
+});
