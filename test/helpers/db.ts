@@ -24,8 +24,8 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-export async function createTestDatabase(): Promise<TestDatabase> {
-  if (!usePostgres()) return { url: undefined, drop: async () => undefined };
+export async function createTestDatabase(kind: "sqlite" | "postgres" = usePostgres() ? "postgres" : "sqlite"): Promise<TestDatabase> {
+  if (kind === "sqlite") return { url: undefined, drop: async () => undefined };
   const name = `anvil_test_${randomBytes(6).toString("hex")}`;
   await admin((c) => c.query(`CREATE DATABASE ${name}`));
   const url = new URL(PG_ADMIN_URL);
