@@ -9,6 +9,7 @@ import { initPki, loadIssuer, pkiPaths, type Issuer, type KeySpec } from "./issu
 import { createLogger, type Logger } from "./log/index.js";
 import { createNonceService } from "./nonce/index.js";
 import { createPolicy } from "./policy/index.js";
+import { loopbackAddress, startTestDns, type TestDnsService } from "./testdns/index.js";
 import { createRA, type RA } from "./ra/index.js";
 import { createDb, createStorage, migrate, type Storage } from "./sa/index.js";
 import { ensureServerTls } from "./tls.js";
@@ -83,7 +84,9 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   });
 
   const v = config.validation;
-  const resolver = opts.resolver ?? createResolver({ server: v.dnsResolver, timeoutMs: v.timeout * 1000 });
+  // with the test DNS server on and no resolver configured, validation sees what clients publish there
+  const dnsServer = v.dnsResolver ?? (config.testdns.enabled ? loopbackAddress(config.testdns.listen) : undefined);
+  const resolver = opts.resolver ?? createResolver({ server: dnsServer, timeoutMs: v.timeout * 1000 });
   const va = createVA({
     resolver,
     config: { httpPort: v.http01Port, tlsAlpnPort: v.tlsAlpn01Port, timeoutMs: v.timeout * 1000, denyCidrs: v.denyCidrs, denyPrivate: v.denyPrivate },
@@ -150,12 +153,17 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
 
   let renewTimer: NodeJS.Timeout | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;
+  let testDns: TestDnsService | undefined;
 
   return {
     app, ra, sa, issuer, log, rootPath,
     directoryUrl: linker.directory(),
     async listen() {
-      const address = await app.listen({ host: d.host, port: d.port });
+      if (config.testdns.enabled) testDns = await startTestDns({ config: config.testdns, log: log.child({ component: "testdns" }) });
+      const address = await app.listen({ host: d.host, port: d.port }).catch(async (err: unknown) => {
+        await testDns?.close();
+        throw err;
+      });
       ra.startBackground();
       pruneTimer = setInterval(() => void sa.pruneNonces(clock.now()).catch(() => undefined), 10 * 60_000);
       pruneTimer.unref();
@@ -177,6 +185,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       if (pruneTimer) clearInterval(pruneTimer);
       await app.close(); // stops accepting, finishes in-flight requests
       await ra.stopBackground(10_000);
+      await testDns?.close(); // after the validations it may be answering
       await db.$disconnect();
     },
   };

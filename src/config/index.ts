@@ -33,6 +33,10 @@ export const ENV_VARS: Record<string, { key: string; parse?: (v: string) => unkn
   ANVIL_CA_PASSPHRASE: { key: "pki.passphrase", description: "passphrase of encrypted CA private keys" },
   ANVIL_TOS_URL: { key: "acme.termsOfService", description: "terms of service URL in the directory" },
   ANVIL_CERT_LIFETIME: { key: "acme.certificateLifetime", parse: durationOrNumber, description: "default certificate lifetime, e.g. 90d" },
+  ANVIL_TESTDNS: { key: "testdns.enabled", parse: bool, description: "true to run the built-in test DNS server and its API (default false)" },
+  ANVIL_TESTDNS_LISTEN: { key: "testdns.listen", description: "host:port of the test DNS server, UDP and TCP (default 127.0.0.1:8053)" },
+  ANVIL_TESTDNS_API: { key: "testdns.apiListen", description: "host:port of the test DNS management API (default 127.0.0.1:8055)" },
+  ANVIL_TESTDNS_DEFAULT_IPV4: { key: "testdns.defaultIPv4", description: "address the test DNS server answers for any name (default 127.0.0.1)" },
   ANVIL_LOG_LEVEL: { key: "log.level", description: "pino log level (default info)" },
 };
 

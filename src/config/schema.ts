@@ -1,4 +1,5 @@
 // The configuration schema: one section per component, unknown keys rejected, safe defaults for a first run.
+import { isIP } from "node:net";
 import { z } from "zod";
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
@@ -8,6 +9,12 @@ export const duration = z.union([z.number().int().positive(), z.string().regex(/
   .transform((v) => (typeof v === "number" ? v : Number(v.slice(0, -1)) * UNITS[v.slice(-1)]!));
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, "host:port");
+/** host:port to listen on: an IP literal or localhost, and a real port (clients must be told where) */
+const localHostPort = hostPort.refine((v) => {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(v);
+  const host = m?.[1] ?? m?.[2] ?? "";
+  return (isIP(host) !== 0 || host === "localhost") && Number(m?.[3]) >= 1 && Number(m?.[3]) <= 65535;
+}, "ip:port or localhost:port, with a port from 1 to 65535");
 const port = z.coerce.number().int().min(1).max(65535);
 const keySpec = z.enum(["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"]);
 
@@ -76,6 +83,18 @@ export const configSchema = z.strictObject({
     deniedDomains: z.array(z.string()).default([]),
     allowIpIdentifiers: z.boolean().default(true),
     allowWildcards: z.boolean().default(true),
+  }).prefault({}),
+  /** built-in DNS server with an HTTP API (challtestsrv, lego httpreq, acme-dns), for staging dns-01 */
+  testdns: z.strictObject({
+    enabled: z.boolean().default(false),
+    /** DNS, UDP and TCP; when enabled and validation.dnsResolver is unset, validation asks this server */
+    listen: localHostPort.default("127.0.0.1:8053"),
+    /** management HTTP API; it has no authentication, keep it on loopback or a private network */
+    apiListen: localHostPort.default("127.0.0.1:8055"),
+    /** answer to A questions for names without A records; "" for none */
+    defaultIPv4: z.union([z.literal(""), z.ipv4()]).default("127.0.0.1"),
+    /** answer to AAAA questions for names without AAAA records; "" for none */
+    defaultIPv6: z.union([z.literal(""), z.ipv6()]).default(""),
   }).prefault({}),
   log: z.strictObject({
     level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

@@ -36,7 +36,7 @@ declare module "dns2" {
       ttl: number;
       address?: string; // A, AAAA
       domain?: string; // CNAME, PTR
-      data?: string | string[] | Buffer; // TXT (decoded: the character-strings concatenated)
+      data?: string | Array<string | Buffer> | Buffer; // TXT (decoded: the character-strings concatenated)
       ns?: string;
       exchange?: string;
       priority?: number;
