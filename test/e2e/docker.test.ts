@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { ENV_VARS, splitHostPort } from "../../src/config/index.js";
+import { ENV_VARS, loadConfig, splitHostPort } from "../../src/config/index.js";
 import { TestAcme } from "../helpers/acme.js";
 import { REPO_ROOT } from "../helpers/anvil-process.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
@@ -47,9 +47,30 @@ const anvilService = compose.services.anvil;
 const runtime = dockerfile[dockerfile.length - 1]!;
 
 describe("docker-compose.yml names only what Anvil reads", () => {
-  it("every environment variable of the anvil service is one Anvil reads", () => {
-    for (const name of Object.keys(anvilService.environment)) {
-      expect(name === "ANVIL_CONFIG" || name in ENV_VARS, `${name} is not read by Anvil`).toBe(true);
+  const anvilServices = Object.entries(compose.services as Record<string, any>).filter(([, s]) => s.build === ".");
+
+  it("every environment variable of every Anvil service is one Anvil reads, and its value is valid", () => {
+    expect(anvilServices.map(([n]) => n)).toEqual(["anvil", "anvil-staging"]);
+    for (const [, service] of anvilServices) {
+      for (const name of Object.keys(service.environment)) {
+        expect(name === "ANVIL_CONFIG" || name in ENV_VARS, `${name} is not read by Anvil`).toBe(true);
+      }
+      expect(() => loadConfig({ env: service.environment })).not.toThrow();
+    }
+  });
+
+  it("each Anvil service publishes its listen port and keeps its data folder on a volume", () => {
+    for (const [, service] of anvilServices) {
+      const env = service.environment;
+      const [, listenPort] = splitHostPort(env.ANVIL_LISTEN);
+      const published = service.ports.map((p: string) => p.replace(/\/(tcp|udp)$/, "").split(":").pop());
+      expect(published).toContain(listenPort);
+      expect(service.volumes.map((v: string) => v.split(":")[1])).toContain(env.ANVIL_DATA_DIR);
+      expect(Object.keys(compose.volumes)).toContain(service.volumes[0].split(":")[0]);
+      expect(service.healthcheck.test.slice(1)).toEqual(runtime.healthcheck);
+      if (env.ANVIL_TESTDNS === "true") {
+        for (const key of ["ANVIL_TESTDNS_LISTEN", "ANVIL_TESTDNS_API"]) expect(published).toContain(splitHostPort(env[key])[1]);
+      }
     }
   });
 
