@@ -2,8 +2,9 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import Fastify, { LogController, type FastifyInstance } from "fastify";
+import { createMetrics, startAdminServer } from "./admin/index.js";
 import { createCA } from "./ca/index.js";
-import { derived, type Config } from "./config/index.js";
+import { derived, splitHostPort, type Config } from "./config/index.js";
 import { systemClock, type Clock } from "./core/clock.js";
 import { initPki, loadIssuer, pkiPaths, type Issuer, type KeySpec } from "./issuance/index.js";
 import { createLogger, type Logger } from "./log/index.js";
@@ -92,11 +93,12 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     config: { httpPort: v.http01Port, tlsAlpnPort: v.tlsAlpn01Port, timeoutMs: v.timeout * 1000, denyCidrs: v.denyCidrs, denyPrivate: v.denyPrivate },
     log,
   });
+  const { metrics, registry } = createMetrics({ queueDepth: () => sa.countChallengeJobs() });
   const a = config.acme;
   const ca = createCA({ issuer, clock, config: { certificateLifetime: a.certificateLifetime, maxCertificateLifetime: a.maxCertificateLifetime } });
   const ra = createRA(
     {
-      sa, va, ca, clock, log,
+      sa, va, ca, clock, log, metrics,
       policy: createPolicy(config.policy),
       config: {
         orderLifetime: a.orderLifetime,
@@ -125,19 +127,17 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
   }) as unknown as FastifyInstance;
 
-  // one line per request
+  // one line per request, and its metrics
   app.addHook("onResponse", async (req, reply) => {
-    req.log.info({ method: req.method, url: req.url, route: req.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
+    const route = req.routeOptions.url ?? "unmatched";
+    req.log.info({ method: req.method, url: req.url, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime), account: req.accountId }, "request");
+    metrics.request(route, req.method, reply.statusCode, reply.elapsedTime / 1000);
   });
+  // ready: the database answers (the CA keys were loaded before the listener exists)
+  const ready = () => sa.ping().then(() => true, () => false);
   app.get("/healthz", async (_req, reply) => reply.send({ status: "ok" }));
-  app.get("/readyz", async (_req, reply) => {
-    try {
-      await sa.ping();
-      return reply.send({ status: "ready" });
-    } catch {
-      return reply.code(503).header("Retry-After", "5").send({ status: "database unreachable" });
-    }
-  });
+  app.get("/readyz", async (_req, reply) =>
+    (await ready()) ? reply.send({ status: "ready" }) : reply.code(503).header("Retry-After", "5").send({ status: "database unreachable" }));
 
   const linker = createLinker(d.baseUrl);
   await app.register(wfePlugin, {
@@ -149,11 +149,13 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     retryAfter: a.retryAfter,
     ordersPerPage: a.ordersPerPage,
     bodyLimit: 64 * 1024,
+    metrics,
   });
 
   let renewTimer: NodeJS.Timeout | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;
   let testDns: TestDnsService | undefined;
+  let admin: FastifyInstance | undefined;
 
   return {
     app, ra, sa, issuer, log, rootPath,
@@ -164,6 +166,10 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         await testDns?.close();
         throw err;
       });
+      if (config.admin.listen) {
+        const [host, port] = splitHostPort(config.admin.listen);
+        admin = await startAdminServer({ host, port: Number(port), registry, ready });
+      }
       ra.startBackground();
       pruneTimer = setInterval(() => void sa.pruneNonces(clock.now()).catch(() => undefined), 10 * 60_000);
       pruneTimer.unref();
@@ -184,6 +190,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       if (renewTimer) clearInterval(renewTimer);
       if (pruneTimer) clearInterval(pruneTimer);
       await app.close(); // stops accepting, finishes in-flight requests
+      await admin?.close();
       await ra.stopBackground(10_000);
       await testDns?.close(); // after the validations it may be answering
       await db.$disconnect();

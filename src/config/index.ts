@@ -37,6 +37,7 @@ export const ENV_VARS: Record<string, { key: string; parse?: (v: string) => unkn
   ANVIL_TESTDNS_LISTEN: { key: "testdns.listen", description: "host:port of the test DNS server, UDP and TCP (default 127.0.0.1:8053)" },
   ANVIL_TESTDNS_API: { key: "testdns.apiListen", description: "host:port of the test DNS management API (default 127.0.0.1:8055)" },
   ANVIL_TESTDNS_DEFAULT_IPV4: { key: "testdns.defaultIPv4", description: "address the test DNS server answers for any name (default 127.0.0.1)" },
+  ANVIL_ADMIN_LISTEN: { key: "admin.listen", description: "host:port of the management listener with Prometheus /metrics (default off)" },
   ANVIL_LOG_LEVEL: { key: "log.level", description: "pino log level (default info)" },
 };
 

@@ -96,6 +96,10 @@ export const configSchema = z.strictObject({
     /** answer to AAAA questions for names without AAAA records; "" for none */
     defaultIPv6: z.union([z.literal(""), z.ipv6()]).default(""),
   }).prefault({}),
+  admin: z.strictObject({
+    /** host:port of the management listener (Prometheus /metrics, /healthz, /readyz); empty = off */
+    listen: z.union([z.literal(""), hostPort]).default(""),
+  }).prefault({}),
   log: z.strictObject({
     level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   }).prefault({}),

@@ -1,5 +1,6 @@
 // What the RA needs, declared here (the RA owns these interfaces; app.ts wires implementations).
 import type { Clock } from "../core/clock.js";
+import type { Metrics } from "../core/metrics.js";
 import type { Certificate, Order } from "../core/types.js";
 import type { ParsedCsr } from "../core/csr.js";
 import type { Logger } from "../log/index.js";
@@ -32,4 +33,5 @@ export interface RADeps {
   clock: Clock;
   log: Logger;
   config: RAConfig;
+  metrics: Metrics;
 }

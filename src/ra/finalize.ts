@@ -18,7 +18,7 @@ import { isObject } from "./payload.js";
 const ISSUE_LOCK_SECONDS = 60;
 
 export function finalizer(deps: RADeps, view: (o: Order) => Promise<OrderView>) {
-  const { sa, ca, clock, log } = deps;
+  const { sa, ca, clock, log, metrics } = deps;
 
   /** Checks the CSR against the order (§7.4) and the key policy; throws badCSR / badPublicKey. */
   function checkCsr(csr: ParsedCsr, order: Order, account: Account): void {
@@ -55,6 +55,7 @@ export function finalizer(deps: RADeps, view: (o: Order) => Promise<OrderView>) 
   async function issue(order: Order, csr: ParsedCsr): Promise<void> {
     const cert = await ca.issue(order, csr);
     if (await sa.storeCertificate(cert)) {
+      metrics.certificateIssued();
       audit(log, {
         event: "certificate.issued",
         accountId: order.accountId,

@@ -15,7 +15,7 @@ export interface OrderView {
 }
 
 export function orders(deps: RADeps) {
-  const { sa, policy, clock, config } = deps;
+  const { sa, policy, clock, config, metrics } = deps;
 
   function parseIdentifiers(raw: unknown): Identifier[] {
     if (!Array.isArray(raw) || raw.length === 0) throw malformed('"identifiers" must be a non-empty array');
@@ -113,6 +113,7 @@ export function orders(deps: RADeps) {
       });
       const order = { id: newId(), accountId: account.id, expires, identifiers, ...window, authzs };
       await sa.createOrder(order);
+      metrics.orderCreated();
       return view((await sa.getOrder(order.id))!);
     },
 

@@ -20,7 +20,7 @@ export interface Validator {
 }
 
 export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDelaySeconds?: number } = {}): Validator {
-  const { sa, va, clock, log, config } = deps;
+  const { sa, va, clock, log, config, metrics } = deps;
   const { concurrency, timeout, maxAttempts } = config.validation;
   const pollMs = opts.pollMs ?? 1000;
   const inFlight = new Set<Promise<void>>();
@@ -55,6 +55,7 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
     if (problem && TRANSIENT.has(problem.type) && challenge.attempts + 1 < maxAttempts) {
       const delay = (opts.retryDelaySeconds ?? 5) * (challenge.attempts + 1);
       await sa.retryChallengeJob(id, addSeconds(clock.now(), delay), result.records, problem);
+      metrics.validation(challenge.type, "retry", (Date.now() - started) / 1000);
       return;
     }
     const done = clock.now();
@@ -65,6 +66,7 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
         ? { valid: false, records: result.records, problem }
         : { valid: true, records: result.records, validated: done, authzExpires: addSeconds(done, config.validAuthzLifetime) },
     );
+    metrics.validation(challenge.type, problem ? "invalid" : "valid", (Date.now() - started) / 1000);
     audit(log, {
       event: "authorization.validated",
       authzId: authz.id,

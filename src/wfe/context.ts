@@ -1,5 +1,6 @@
 // What every route file gets: the RA, links, nonces, and the authenticated-POST pipeline.
 import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Metrics } from "../core/metrics.js";
 import type { Account, JsonWebKeyLike } from "../core/types.js";
 import { keyInfoFromJwk } from "../core/keys.js";
 import { AcmeError, malformed, unauthorized } from "../errors/index.js";
@@ -18,6 +19,7 @@ export interface WfeDeps {
   retryAfter: number;
   ordersPerPage: number;
   bodyLimit: number;
+  metrics: Metrics;
 }
 
 export interface Verified {
@@ -66,12 +68,16 @@ export function createAuthenticator(deps: WfeDeps) {
     }
     await verifySignature(jws, header.alg, jwk);
     if (!(await nonces.redeem(header.nonce!))) {
+      deps.metrics.nonceRejected();
       throw new AcmeError("badNonce", "the nonce is unknown, expired or already used; retry with the fresh one in Replay-Nonce");
     }
     if (header.url !== linker.requestUrl(req.url)) {
       throw unauthorized(`the JWS "url" ${JSON.stringify(header.url)} does not match the request URL ${linker.requestUrl(req.url)}`);
     }
-    if (account) ra.requireValid(account);
+    if (account) {
+      req.accountId = account.id; // for the request's log line
+      ra.requireValid(account);
+    }
     return { header, payload: decodePayload(jws), jws, jwk, account };
   };
 }

@@ -10,6 +10,13 @@ import { registerDirectory } from "./routes/directory.js";
 import { registerOrder } from "./routes/order.js";
 
 export type { WfeDeps } from "./context.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** the account that signed the request, once authenticated */
+    accountId?: string;
+  }
+}
 export { createLinker, type Linker } from "./linker.js";
 
 /** Fastify's own client errors (body too large, bad content type…) as ACME problems. */

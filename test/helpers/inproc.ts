@@ -25,7 +25,7 @@ export interface InProc {
   close(): Promise<void>;
 }
 
-export async function startInProc(env: Record<string, string> = {}, opts: { clock?: Clock } = {}): Promise<InProc> {
+export async function startInProc(env: Record<string, string> = {}, opts: { clock?: Clock; logLines?: string[] } = {}): Promise<InProc> {
   const dataDir = await makeTempDir("it");
   const db = await createTestDatabase();
   const dns = await startTestDns({ defaultA: "127.0.0.1" });
@@ -42,7 +42,7 @@ export async function startInProc(env: Record<string, string> = {}, opts: { cloc
   };
   const boot = async (extra: Record<string, string>) => {
     const config = loadConfig({ env: { ...baseEnv, ...env, ...extra } });
-    const anvil = await buildApp(config, { logger: createLogger({ level: "silent" }), validatorPollMs: 100, clock: opts.clock });
+    const anvil = await buildApp(config, { logger: opts.logLines ? capture(opts.logLines) : createLogger({ level: "silent" }), validatorPollMs: 100, clock: opts.clock });
     await anvil.listen();
     return anvil;
   };
@@ -84,4 +84,9 @@ export const ERR = (t: string) => `urn:ietf:params:acme:error:${t}`;
 export function fakeClock(start = new Date()): Clock & { advance(seconds: number): void } {
   let now = start.getTime();
   return { now: () => new Date(now), advance: (s) => void (now += s * 1000) };
+}
+
+/** A debug-level logger whose JSON lines land in `lines`. */
+function capture(lines: string[]) {
+  return createLogger({ level: "debug", destination: { write: (line: string) => void lines.push(line) } });
 }
