@@ -15,7 +15,8 @@ import type { RADeps } from "./deps.js";
 import type { OrderView } from "./orders.js";
 import { isObject } from "./payload.js";
 
-const ISSUE_LOCK_SECONDS = 60;
+// a signing attempt takes milliseconds; a claim older than this belongs to a dead or stuck worker
+const ISSUE_LOCK_SECONDS = 10;
 
 export function finalizer(deps: RADeps, view: (o: Order) => Promise<OrderView>) {
   const { sa, ca, clock, log, metrics } = deps;

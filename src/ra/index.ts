@@ -44,7 +44,7 @@ export function createRA(deps: RADeps, opts: { validatorPollMs?: number; recover
     startBackground(): void {
       validator.start();
       void fin.recover().catch(() => undefined);
-      recoveryTimer = setInterval(() => void fin.recover().catch(() => undefined), opts.recoveryMs ?? 15_000);
+      recoveryTimer = setInterval(() => void fin.recover().catch(() => undefined), opts.recoveryMs ?? 5_000);
       recoveryTimer.unref();
     },
     async stopBackground(timeoutMs: number): Promise<void> {
