@@ -21,6 +21,7 @@ module.exports = {
     only("policy", ["core", "errors"]),
     only("goodkey", ["core", "errors"]),
     only("nonce", ["core", "errors"]),
+    only("ratelimits", ["core", "errors"]),
     only("issuance", ["core", "errors"]),
     only("sa", ["core", "errors"]),
     only("va", ["core", "errors", "log"]),

@@ -110,6 +110,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         maxIdentifiersPerOrder: a.maxIdentifiersPerOrder,
         termsOfService: a.termsOfService,
         validation: { concurrency: v.concurrency, timeout: v.timeout, maxAttempts: v.maxAttempts },
+        rateLimits: config.rateLimits,
       },
     },
     { validatorPollMs: opts.validatorPollMs },

@@ -96,6 +96,12 @@ export const configSchema = z.strictObject({
     /** answer to AAAA questions for names without AAAA records; "" for none */
     defaultIPv6: z.union([z.literal(""), z.ipv6()]).default(""),
   }).prefault({}),
+  rateLimits: z.strictObject({
+    /** new orders per account (counted in the database, so across all instances); limit 0 = off */
+    newOrdersPerAccount: z.strictObject({ limit: z.number().int().min(0).default(300), window: duration.default(3 * 3600) }).prefault({}),
+    /** new accounts per client IP address (counted per instance); limit 0 = off */
+    newAccountsPerIp: z.strictObject({ limit: z.number().int().min(0).default(0), window: duration.default(3 * 3600) }).prefault({}),
+  }).prefault({}),
   admin: z.strictObject({
     /** host:port of the management listener (Prometheus /metrics, /healthz, /readyz); empty = off */
     listen: z.union([z.literal(""), hostPort]).default(""),

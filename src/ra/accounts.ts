@@ -4,12 +4,14 @@ import { newId } from "../core/ids.js";
 import type { Account, JsonWebKeyLike } from "../core/types.js";
 import { AcmeError, malformed, unauthorized } from "../errors/index.js";
 import { audit } from "../log/index.js";
+import { createMemoryWindow } from "../ratelimits/index.js";
 import { ConflictError } from "../sa/index.js";
 import type { RADeps } from "./deps.js";
 import { isObject } from "./payload.js";
 
 export function accounts(deps: RADeps) {
   const { sa, clock, log, config } = deps;
+  const accountsPerIp = createMemoryWindow("newAccountsPerIp", config.rateLimits.newAccountsPerIp);
 
   function checkContacts(contact: unknown): string[] {
     if (contact === undefined) return [];
@@ -31,7 +33,7 @@ export function accounts(deps: RADeps) {
   }
 
   return {
-    async newAccount(jwk: JsonWebKeyLike, payload: unknown): Promise<{ account: Account; created: boolean }> {
+    async newAccount(jwk: JsonWebKeyLike, payload: unknown, clientIp: string): Promise<{ account: Account; created: boolean }> {
       if (!isObject(payload)) throw malformed("the newAccount payload must be a JSON object");
       const keyId = jwkThumbprint(jwk);
       const existing = await sa.getAccountByKeyId(keyId);
@@ -51,11 +53,13 @@ export function accounts(deps: RADeps) {
       if (payload.externalAccountBinding !== undefined) {
         throw malformed("this CA does not use external account binding; omit externalAccountBinding");
       }
+      const contact = checkContacts(payload.contact);
+      accountsPerIp.hit(clientIp, clock.now());
       const account: Account = {
         id: newId(),
         keyId,
         jwk: publicJwk(jwk),
-        contact: checkContacts(payload.contact),
+        contact,
         status: "valid",
         tosAgreed: payload.termsOfServiceAgreed === true,
         createdAt: clock.now(),

@@ -5,6 +5,7 @@ import type { Certificate, Order } from "../core/types.js";
 import type { ParsedCsr } from "../core/csr.js";
 import type { Logger } from "../log/index.js";
 import type { Policy } from "../policy/index.js";
+import type { RateLimitConfig } from "../ratelimits/index.js";
 import type { Storage } from "../sa/index.js";
 import type { ValidationAuthority } from "../va/types.js";
 
@@ -23,6 +24,7 @@ export interface RAConfig {
   maxIdentifiersPerOrder: number;
   termsOfService?: string;
   validation: { concurrency: number; timeout: number; maxAttempts: number };
+  rateLimits: RateLimitConfig;
 }
 
 export interface RADeps {

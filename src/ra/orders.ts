@@ -5,6 +5,7 @@ import { newId, newToken } from "../core/ids.js";
 import { effectiveAuthzStatus, effectiveOrderStatus } from "../core/status.js";
 import type { Account, Authorization, Identifier, Order, ProblemData } from "../core/types.js";
 import { AcmeError, malformed, notFound, problemData, unauthorized } from "../errors/index.js";
+import { checkWindow } from "../ratelimits/index.js";
 import type { NewAuthz } from "../sa/index.js";
 import type { RADeps } from "./deps.js";
 import { isObject, parseRfc3339 } from "./payload.js";
@@ -88,6 +89,8 @@ export function orders(deps: RADeps) {
       if (!isObject(payload)) throw malformed("the newOrder payload must be a JSON object");
       const now = clock.now();
       const identifiers = parseIdentifiers(payload.identifiers);
+      const perAccount = config.rateLimits.newOrdersPerAccount;
+      if (perAccount.limit > 0) checkWindow("newOrdersPerAccount", perAccount, await sa.recentOrderTimes(account.id, perAccount.limit), now);
       const window = validityWindow(payload, now);
       const reusable = await sa.findValidAuthzs(
         account.id,

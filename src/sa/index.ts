@@ -127,6 +127,11 @@ export function createStorage(db: Db, clock: () => Date = () => new Date()) {
         });
       });
     },
+    /** Creation times of the account's newest `limit` orders, newest first (for rate limits). */
+    async recentOrderTimes(accountId: string, limit: number): Promise<Date[]> {
+      const rows = await db.order.findMany({ where: { accountId }, orderBy: { createdAt: "desc" }, take: limit, select: { createdAt: true } });
+      return rows.map((r) => r.createdAt);
+    },
     async getOrder(id: string): Promise<Order | undefined> {
       const row = await db.order.findUnique({ where: { id }, include: orderInclude });
       return row ? toOrder(row) : undefined;

@@ -13,7 +13,7 @@ export function registerAccount(app: FastifyInstance, deps: WfeDeps, authenticat
 
   app.post(paths.newAccount, async (req, reply) => {
     const { jwk, payload } = await authenticate(req, "jwk");
-    const { account, created } = await ra.newAccount(jwk, payload);
+    const { account, created } = await ra.newAccount(jwk, payload, req.ip);
     return sendJson(reply, created ? 201 : 200, accountView(account, linker), { Location: linker.account(account.id) });
   });
 
