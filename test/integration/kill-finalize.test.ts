@@ -82,7 +82,7 @@ describe("SIGKILL mid-finalize", () => {
     expect(await after(INVARIANTS.validWithoutCert)).toBe(0);
     expect(await after(INVARIANTS.certWithoutValidOrder)).toBe(0);
 
-    const byStatus = Object.fromEntries((await query(db.url, dataDir, INVARIANTS.byStatus)).map((r) => [r.status, Number(r.n)]));
+    const byStatus: Record<string, number> = Object.fromEntries((await query(db.url, dataDir, INVARIANTS.byStatus)).map((r) => [String(r.status), Number(r.n)]));
     expect(Object.values(byStatus).reduce((a, b) => a + b, 0)).toBe(N);
     // restart: orders left "processing" are finished by the recovery loop, the rest can still be finalized
     anvil = await startAnvil({ dataDir, env: { ...env, ANVIL_LISTEN: `127.0.0.1:${anvil.port}`, ANVIL_BASE_URL: anvil.baseUrl } });
