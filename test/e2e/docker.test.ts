@@ -2,7 +2,8 @@
 // the build stage's commands in a clean copy of the files the Dockerfile copies, the runtime stage's files
 // only, the CMD with the image's and compose's environment (the compose database replaced by a fresh local
 // PostgreSQL database), the HEALTHCHECK command, one ACME client, and a graceful stop.
-import { execSync, spawn } from "node:child_process";
+import { exec as execCallback, spawn } from "node:child_process";
+import { promisify } from "node:util";
 import { cpSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,6 +13,9 @@ import { TestAcme } from "../helpers/acme.js";
 import { REPO_ROOT } from "../helpers/anvil-process.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { freePort, makeTempDir, removeTempDir } from "../helpers/tools.js";
+
+// async on purpose: a synchronous child process would block this test worker for minutes
+const exec = promisify(execCallback);
 
 interface Stage { from: string; copies: { from?: string; src: string[]; dest: string }[]; runs: string[]; env: Record<string, string>; cmd?: string[]; healthcheck?: string[]; workdir?: string }
 
@@ -119,7 +123,7 @@ describe("the Dockerfile's commands, natively", () => {
     }
     for (const run of buildStage.runs) {
       if (run.startsWith("apt-get")) continue; // the machine has python3, make and g++ already (.ci/run)
-      execSync(run, { cwd: build, stdio: "pipe", env: { ...process.env, npm_config_loglevel: "error" } });
+      await exec(run, { cwd: build, env: { ...process.env, npm_config_loglevel: "error" }, maxBuffer: 64 * 1024 * 1024 });
     }
     for (const c of runtime.copies) {
       for (const src of c.src) {
@@ -153,7 +157,7 @@ describe("the Dockerfile's commands, natively", () => {
       while (!healthy && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 500));
         try {
-          execSync(runtime.healthcheck!.join(" "), { cwd: image, env, stdio: "pipe" });
+          await exec(runtime.healthcheck!.join(" "), { cwd: image, env });
           healthy = true;
         } catch { /* not yet */ }
       }

@@ -1,7 +1,8 @@
 // One data model, two databases: both migration sets, applied by Anvil's migrator, produce the same tables,
 // columns (type family and nullability) and indexes; both match prisma/schema.prisma (no unmigrated change);
 // and applying twice, or concurrently, applies each migration once.
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import pg from "pg";
@@ -10,6 +11,8 @@ import { migrate } from "../../src/sa/index.js";
 import { REPO_ROOT } from "../helpers/anvil-process.js";
 import { createTestDatabase, PG_ADMIN_URL, type TestDatabase } from "../helpers/db.js";
 import { makeTempDir, removeTempDir } from "../helpers/tools.js";
+
+const execFileAsync = promisify(execFile);
 
 type Shape = Record<string, { columns: Record<string, string>; indexes: string[] }>;
 
@@ -100,10 +103,10 @@ describe("SQLite and PostgreSQL migrations", () => {
   it.each([
     ["sqlite", "prisma.config.ts", "prisma/schema.prisma"],
     ["postgres", "prisma.postgres.config.ts", "prisma/postgres/schema.prisma"],
-  ])("%s: the last migration's snapshot equals the schema (no change without a migration)", (provider, config, schema) => {
-    execFileSync("node", ["scripts/derive-schema.mjs"], { cwd: REPO_ROOT });
+  ])("%s: the last migration's snapshot equals the schema (no change without a migration)", async (provider, config, schema) => {
+    await execFileAsync("node", ["scripts/derive-schema.mjs"], { cwd: REPO_ROOT });
     const env = { ...process.env, DATABASE_URL: provider === "postgres" ? PG_ADMIN_URL : `file:${join(dir, "diff.db")}` };
     // --exit-code: 0 = no difference, 2 = the schema has changes that no migration carries
-    execFileSync("npx", ["prisma", "migrate", "diff", "--config", config, "--from-schema-datamodel", `prisma/migrations/${provider}/schema.snapshot.prisma`, "--to-schema-datamodel", schema, "--exit-code"], { cwd: REPO_ROOT, env, stdio: "pipe" });
+    await execFileAsync("npx", ["prisma", "migrate", "diff", "--config", config, "--from-schema-datamodel", `prisma/migrations/${provider}/schema.snapshot.prisma`, "--to-schema-datamodel", schema, "--exit-code"], { cwd: REPO_ROOT, env });
   }, 60_000);
 });
