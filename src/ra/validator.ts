@@ -52,8 +52,9 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
       result = { records: [], problem: problemData("serverInternal", "the validation failed unexpectedly") };
     }
     const problem: ProblemData | undefined = result.problem && { ...result.problem, identifier: authz.identifier };
-    if (problem && TRANSIENT.has(problem.type) && challenge.attempts + 1 < maxAttempts) {
-      const delay = (opts.retryDelaySeconds ?? 5) * (challenge.attempts + 1);
+    // the claim counted this attempt: `attempts` is how many have been made, this one included
+    if (problem && TRANSIENT.has(problem.type) && challenge.attempts < maxAttempts) {
+      const delay = (opts.retryDelaySeconds ?? 5) * challenge.attempts;
       await sa.retryChallengeJob(id, addSeconds(clock.now(), delay), result.records, problem);
       metrics.validation(challenge.type, "retry", (Date.now() - started) / 1000);
       return;

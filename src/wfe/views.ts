@@ -29,7 +29,8 @@ export function challengeView(c: Challenge, link: Linker) {
     status: c.status,
     token: c.token,
     ...(c.validated ? { validated: time(c.validated) } : {}),
-    ...(c.error && c.status === "invalid" ? { error: c.error } : {}),
+    // RFC 8555 §8.2: while retrying, a processing challenge shows the last failed attempt's error
+    ...(c.error && (c.status === "invalid" || c.status === "processing") ? { error: c.error } : {}),
     ...(c.validationRecord ? { validationRecord: c.validationRecord } : {}),
   };
 }
