@@ -175,8 +175,8 @@ describe.skipIf(skip)("e2e harness", () => {
     });
 
     it("reports a server that never becomes ready, with the logs", async () => {
-      await expect(startAnvil({ mainJs: script, env: { STUB_MODE: "silent" }, readyTimeoutMs: 500 })).rejects.toThrow(
-        /not ready after 500 ms:[\s\S]*stub starting/,
+      await expect(startAnvil({ mainJs: script, env: { STUB_MODE: "silent" }, readyTimeoutMs: 4000 })).rejects.toThrow(
+        /not ready after 4000 ms:[\s\S]*stub starting/,
       );
     });
 
