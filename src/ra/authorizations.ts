@@ -58,9 +58,11 @@ export function authorizations(deps: RADeps, wakeValidator: () => void) {
       if (current.authz.status !== "pending") {
         throw malformed(`the authorization is ${current.authz.status}; its challenges can no longer be answered`);
       }
-      const started = await sa.startChallenge(id, current.authz.id, clock.now());
-      if (started) wakeValidator();
-      return this.getChallenge(account, id);
+      if (await sa.startChallenge(id, current.authz.id, clock.now())) {
+        wakeValidator();
+        return { ...current, challenge: { ...current.challenge, status: "processing" } };
+      }
+      return this.getChallenge(account, id); // lost a race: answer what happened instead
     },
   };
 }

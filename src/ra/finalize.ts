@@ -18,7 +18,7 @@ import { isObject } from "./payload.js";
 // a signing attempt takes milliseconds; a claim older than this belongs to a dead or stuck worker
 const ISSUE_LOCK_SECONDS = 10;
 
-export function finalizer(deps: RADeps, view: (o: Order) => Promise<OrderView>) {
+export function finalizer(deps: RADeps, view: (o: Order, authzs?: OrderView["authzs"]) => Promise<OrderView>) {
   const { sa, ca, clock, log, metrics } = deps;
 
   /** Checks the CSR against the order (§7.4) and the key policy; throws badCSR / badPublicKey. */
@@ -53,7 +53,8 @@ export function finalizer(deps: RADeps, view: (o: Order) => Promise<OrderView>) 
   }
 
   /** Signs and stores; the order must already be "processing" and claimed by the caller. */
-  async function issue(order: Order, csr: ParsedCsr): Promise<void> {
+  /** Returns the stored certificate's id, or undefined if another worker finished the order first. */
+  async function issue(order: Order, csr: ParsedCsr): Promise<string | undefined> {
     const cert = await ca.issue(order, csr);
     if (await sa.storeCertificate(cert)) {
       metrics.certificateIssued();
@@ -65,7 +66,9 @@ export function finalizer(deps: RADeps, view: (o: Order) => Promise<OrderView>) 
         names: order.identifiers.map((i) => i.value),
         notAfter: cert.notAfter.toISOString(),
       });
+      return cert.id;
     }
+    return undefined;
   }
 
   async function resume(orderId: string): Promise<void> {
@@ -83,7 +86,7 @@ export function finalizer(deps: RADeps, view: (o: Order) => Promise<OrderView>) 
 
   return {
     async finalize(account: Account, orderId: string, payload: unknown, getOrder: () => Promise<OrderView>): Promise<OrderView> {
-      const { order } = await getOrder();
+      const { order, authzs } = await getOrder();
       if (payload === undefined) throw malformed('finalize needs a payload {"csr": "<base64url DER>"}');
       if (!isObject(payload) || typeof payload.csr !== "string") throw malformed('the finalize payload must be {"csr": "<base64url DER>"}');
       if (order.status !== "ready") {
@@ -97,7 +100,9 @@ export function finalizer(deps: RADeps, view: (o: Order) => Promise<OrderView>) 
         throw new AcmeError("orderNotReady", "the order is already being finalized");
       }
       try {
-        await issue({ ...order, status: "processing" }, csr);
+        const certificateId = await issue({ ...order, status: "processing" }, csr);
+        // stored in the same transaction that made the order valid: answer without reading it back
+        if (certificateId) return view({ ...order, status: "valid", certificateId }, authzs);
       } catch (err) {
         // the order stays "processing" and the recovery loop retries after the lock expires
         log.error({ err, orderId: order.id }, "issuance failed; will retry");

@@ -188,15 +188,11 @@ export function createStorage(db: Db, clock: () => Date = () => new Date()) {
     // ---- validation jobs: a challenge in "processing" is a durable job
     /** pending → processing, only while its authorization is pending and unexpired. */
     async startChallenge(challengeId: string, authzId: string, now: Date): Promise<boolean> {
-      return db.$transaction(async (tx) => {
-        const authz = await tx.authorization.count({ where: { id: authzId, status: "pending", expires: { gt: now } } });
-        if (authz !== 1) return false;
-        const { count } = await tx.challenge.updateMany({
-          where: { id: challengeId, status: "pending" },
-          data: { status: "processing", runAfter: now, lockedUntil: null },
-        });
-        return count === 1;
+      const { count } = await db.challenge.updateMany({
+        where: { id: challengeId, status: "pending", authz: { is: { id: authzId, status: "pending", expires: { gt: now } } } },
+        data: { status: "processing", runAfter: now, lockedUntil: null },
       });
+      return count === 1;
     },
     async dueChallengeJobs(now: Date, limit: number): Promise<string[]> {
       const rows = await db.challenge.findMany({

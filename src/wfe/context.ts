@@ -7,7 +7,7 @@ import { AcmeError, malformed, unauthorized } from "../errors/index.js";
 import { checkKey, defaultKeyPolicy, type KeyPolicy } from "../goodkey/index.js";
 import type { NonceService } from "../nonce/index.js";
 import type { RA } from "../ra/index.js";
-import { decodePayload, parseFlattened, parseProtected, verifySignature, type FlattenedJws, type ProtectedHeader } from "./jws.js";
+import { createKeyCache, decodePayload, parseFlattened, parseProtected, verifySignature, type FlattenedJws, type ProtectedHeader } from "./jws.js";
 import type { Linker } from "./linker.js";
 
 export interface WfeDeps {
@@ -47,6 +47,7 @@ export function checkAccountKey(jwk: JsonWebKeyLike): void {
 
 export function createAuthenticator(deps: WfeDeps) {
   const { ra, nonces, linker } = deps;
+  const importKey = createKeyCache();
 
   /** The whole §6.2–6.4 pipeline for one POST; `need` picks jwk (new account), kid, or either (revoke). */
   return async function authenticate(req: FastifyRequest, need: "jwk" | "kid" | "either"): Promise<Verified> {
@@ -66,7 +67,7 @@ export function createAuthenticator(deps: WfeDeps) {
       if (!account) throw new AcmeError("accountDoesNotExist", `no account is known by the "kid" ${JSON.stringify(header.kid)}`);
       jwk = account.jwk;
     }
-    await verifySignature(jws, header.alg, jwk);
+    await verifySignature(jws, header.alg, jwk, importKey);
     if (!(await nonces.redeem(header.nonce!))) {
       deps.metrics.nonceRejected();
       throw new AcmeError("badNonce", "the nonce is unknown, expired or already used; retry with the fresh one in Replay-Nonce");

@@ -99,12 +99,34 @@ export function checkAlgorithmForKey(alg: Algorithm, jwk: JsonWebKeyLike): void 
   }
 }
 
+export type KeyImporter = (jwk: JsonWebKeyLike, alg: Algorithm) => ReturnType<typeof importJWK>;
+
+const importUncached: KeyImporter = (jwk, alg) => importJWK(jwk as JWK, alg);
+
+/**
+ * Imported keys by JWK and algorithm: an account signs many requests with one key, and importing costs
+ * more than verifying. Bounded; the oldest entry goes first.
+ */
+export function createKeyCache(size = 10_000): KeyImporter {
+  const cache = new Map<string, Awaited<ReturnType<typeof importJWK>>>();
+  return async (jwk, alg) => {
+    const cacheKey = `${alg}:${JSON.stringify(jwk)}`;
+    let key = cache.get(cacheKey);
+    if (!key) {
+      key = await importUncached(jwk, alg);
+      if (cache.size >= size) cache.delete(cache.keys().next().value!);
+      cache.set(cacheKey, key);
+    }
+    return key;
+  };
+}
+
 /** Verifies the signature with the given public key; a bad signature is malformed (Boulder's choice). */
-export async function verifySignature(jws: FlattenedJws, alg: Algorithm, jwk: JsonWebKeyLike): Promise<void> {
+export async function verifySignature(jws: FlattenedJws, alg: Algorithm, jwk: JsonWebKeyLike, importKey: KeyImporter = importUncached): Promise<void> {
   checkAlgorithmForKey(alg, jwk);
   let key;
   try {
-    key = await importJWK(jwk as JWK, alg);
+    key = await importKey(jwk, alg);
   } catch (err) {
     throw new AcmeError("badPublicKey", `the JWK cannot be used: ${(err as Error).message}`);
   }
