@@ -3,7 +3,8 @@
 // "processing" (with Retry-After), and the next attempt, once the client's server listens, makes it
 // valid. With maxAttempts 1 the same refusal makes it invalid at once, with a connection problem.
 // The validator waits 5 s × the attempt number before a retry, so each retry test waits 5 s or more.
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { startHttp01Responder, TestAcme, type AcmeResponse } from "../helpers/acme.js";
 import { startAnvil, type AnvilProcess } from "../helpers/anvil-process.js";
@@ -19,7 +20,7 @@ afterEach(async () => {
 interface RetryEnv {
   anvil: AnvilProcess;
   client: TestAcme;
-  /** the http-01 port Anvil dials; nothing listens there until the test starts a responder */
+  /** the http-01 port Anvil dials; nothing listens there until a test starts a responder */
   httpPort: number;
   /** anvil_validations_total for http-01 and this result, read from the management listener */
   validations(result: "retry" | "valid" | "invalid"): Promise<number>;
@@ -33,7 +34,7 @@ async function startRetryEnv(maxAttempts: number): Promise<RetryEnv> {
   cleanup.push(() => removeTempDir(configDir));
   const configFile = `${configDir}/anvil.yaml`;
   await writeFile(configFile, `validation:\n  maxAttempts: ${maxAttempts}\n  timeout: 2s\n`);
-  const [httpPort, adminPort] = [await freePort(), await freePort()];
+  const [httpPort, adminPort] = [await refusedPort(), await freePort()];
   const anvil = await startAnvil({
     env: {
       ANVIL_CONFIG: configFile,
@@ -51,6 +52,27 @@ async function startRetryEnv(maxAttempts: number): Promise<RetryEnv> {
     return line ? Number(line.split(" ").pop()) : 0;
   };
   return { anvil, client, httpPort, validations };
+}
+
+/**
+ * A port nothing listens on for the whole test. freePort() hands out a port from the ephemeral range,
+ * which any process on the host may be given for its own listener a moment later; the validator
+ * would then reach that listener and fail for good instead of being refused. A port below the
+ * ephemeral range is only ever taken by an explicit bind.
+ */
+async function refusedPort(): Promise<number> {
+  const range = await readFile("/proc/sys/net/ipv4/ip_local_port_range", "utf8").catch(() => "32768 60999");
+  const low = Math.min(Number(range.trim().split(/\s+/)[0]) || 32768, 32768);
+  for (let i = 0; i < 50; i++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once("error", () => resolve(false));
+      srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error("no free port below the ephemeral range");
 }
 
 /** A new order for `name` and its http-01 challenge, answered (POST {}) while nothing listens. */
@@ -138,10 +160,10 @@ describe("validation retries (RFC 8555 §8.2)", () => {
     const env = await startRetryEnv(2);
     const ch = await respondWhileRefused(env, "exhausted.anvil.test");
     const done = await env.client.poll(ch.authzUrl, ["valid", "invalid"], { timeoutMs: 20_000 });
-    expect(done.body.status).toBe("invalid");
+    expect(done.body.status, done.text).toBe("invalid");
     const chall = await env.client.post(ch.challUrl, "");
     expect(chall.body.status).toBe("invalid");
-    expect(chall.body.error).toMatchObject({ type: `${ERR}connection`, detail: expect.stringContaining(`127.0.0.1:${env.httpPort}`) });
+    expect(chall.body.error, chall.text).toMatchObject({ type: `${ERR}connection`, detail: expect.stringContaining(`127.0.0.1:${env.httpPort}`) });
     expect({ retries: await env.validations("retry"), invalid: await env.validations("invalid") }).toEqual({ retries: 1, invalid: 1 });
   }, 45_000);
 
@@ -149,13 +171,13 @@ describe("validation retries (RFC 8555 §8.2)", () => {
     const env = await startRetryEnv(1);
     const ch = await respondWhileRefused(env, "refused.anvil.test");
     const done = await env.client.poll(ch.authzUrl, ["valid", "invalid"], { timeoutMs: 15_000 });
-    expect(done.body.status).toBe("invalid");
+    expect(done.body.status, done.text).toBe("invalid");
     expect(done.headers.get("retry-after")).toBeNull();
 
     const chall = await env.client.post(ch.challUrl, "");
     expect(chall.body.status).toBe("invalid");
     expect(chall.headers.get("retry-after")).toBeNull();
-    expect(chall.body.error).toMatchObject({
+    expect(chall.body.error, chall.text).toMatchObject({
       type: `${ERR}connection`,
       status: 400,
       identifier: { type: "dns", value: "refused.anvil.test" },
