@@ -66,6 +66,8 @@ export interface Challenge {
   error?: ProblemData;
   validationRecord?: ValidationRecord[];
   attempts: number;
+  /** while processing: when the next validation attempt is due (RFC 8555 §8.2 retries) */
+  nextAttempt?: Date;
 }
 
 export interface Authorization {

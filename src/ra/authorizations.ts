@@ -54,6 +54,14 @@ export function authorizations(deps: RADeps, wakeValidator: () => void) {
       const current = await this.getChallenge(account, id);
       if (payload === undefined) return current;
       if (!isObject(payload)) throw malformed("a challenge response must be a JSON object, usually {}");
+      if (current.challenge.status === "processing") {
+        // RFC 8555 §8.2: a client that responds again asks for a retry now; attempts stay bounded by maxAttempts
+        if (await sa.expediteChallenge(id, clock.now())) {
+          wakeValidator();
+          return { ...current, challenge: { ...current.challenge, nextAttempt: clock.now() } };
+        }
+        return current;
+      }
       if (current.challenge.status !== "pending") return current;
       if (current.authz.status !== "pending") {
         throw malformed(`the authorization is ${current.authz.status}; its challenges can no longer be answered`);

@@ -194,6 +194,14 @@ export function createStorage(db: Db, clock: () => Date = () => new Date()) {
       });
       return count === 1;
     },
+    /** A client answered again while a retry waits (§8.2: retry now); false if none was waiting. */
+    async expediteChallenge(id: string, now: Date): Promise<boolean> {
+      const { count } = await db.challenge.updateMany({
+        where: { id, status: "processing", runAfter: { gt: now }, OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] },
+        data: { runAfter: now },
+      });
+      return count === 1;
+    },
     async dueChallengeJobs(now: Date, limit: number): Promise<string[]> {
       const rows = await db.challenge.findMany({
         where: { status: "processing", runAfter: { lte: now }, OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] },

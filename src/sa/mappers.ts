@@ -54,6 +54,7 @@ export function toChallenge(r: rows.Challenge): Challenge {
     error: opt(r.error as unknown as ProblemData | null),
     validationRecord: opt(r.validationRecord as unknown as ValidationRecord[] | null),
     attempts: r.attempts,
+    nextAttempt: r.status === "processing" ? opt(r.runAfter) : undefined,
   };
 }
 

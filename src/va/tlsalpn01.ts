@@ -61,7 +61,10 @@ export async function validateTlsAlpn01(ctx: VAContext, req: ValidationRequest):
     if (!der?.length) return { records, problem: problemData("tls", `The server at ${where} presented no certificate`) };
     return { records, problem: checkCertificate(der, req.identifier.type, host, req.keyAuthorization, where) };
   } finally {
-    secure.destroy();
+    // finish the handshake's last flight and say goodbye (close_notify) rather than resetting the
+    // connection, which client authors would see as a handshake error; destroy if the peer lingers
+    secure.end();
+    setTimeout(() => secure.destroy(), 1000).unref();
   }
 }
 
