@@ -95,7 +95,7 @@ export function accounts(deps: RADeps) {
     },
 
     /** §7.3.5, after the wfe verified both signatures and the inner JWS's shape. */
-    async changeKey(account: Account, oldKey: unknown, newJwk: JsonWebKeyLike, conflictUrl: (id: string) => string): Promise<Account> {
+    async changeKey(account: Account, oldKey: unknown, newJwk: JsonWebKeyLike): Promise<Account> {
       if (!isObject(oldKey) || typeof oldKey.kty !== "string") throw malformed('"oldKey" must be a JWK');
       let oldKeyId: string;
       try {
@@ -107,13 +107,13 @@ export function accounts(deps: RADeps) {
       const newKeyId = jwkThumbprint(newJwk);
       if (newKeyId === account.keyId) throw malformed("the new key is the same as the current key");
       const existing = await sa.getAccountByKeyId(newKeyId);
-      if (existing) throw conflict(existing.id, conflictUrl);
+      if (existing) throw new KeyInUseError(existing.id);
       try {
         if (!(await sa.changeAccountKey(account.id, account.keyId, newKeyId, publicJwk(newJwk)))) {
           throw unauthorized("the account key changed or the account is no longer valid; retry");
         }
       } catch (err) {
-        if (err instanceof ConflictError && err.existingId) throw conflict(err.existingId, conflictUrl);
+        if (err instanceof ConflictError && err.existingId) throw new KeyInUseError(err.existingId);
         throw err;
       }
       audit(log, { event: "account.key-changed", accountId: account.id, oldKeyId: account.keyId, newKeyId });
@@ -122,11 +122,11 @@ export function accounts(deps: RADeps) {
   };
 }
 
-function conflict(existingId: string, url: (id: string) => string): AcmeError {
-  return new AcmeError("malformed", "the new key is already in use by another account", {
-    status: 409,
-    headers: { Location: url(existingId) },
-  });
+/** §7.3.5: the new key belongs to another account; the wfe answers 409 with that account's URL. */
+export class KeyInUseError extends AcmeError {
+  constructor(readonly accountId: string) {
+    super("malformed", "the new key is already in use by another account", { status: 409 });
+  }
 }
 
 // mailto: one plain address, no "hfields" (RFC 6068 headers such as ?subject=), a sane domain.

@@ -12,6 +12,7 @@ import { createValidator } from "./validator.js";
 export type { CertificateAuthority, RAConfig, RADeps } from "./deps.js";
 export type { OrderView } from "./orders.js";
 export type { RevocationAuth } from "./revocation.js";
+export { KeyInUseError } from "./accounts.js";
 
 export function createRA(deps: RADeps, opts: { validatorPollMs?: number; recoveryMs?: number } = {}) {
   const validator = createValidator(deps, { pollMs: opts.validatorPollMs });

@@ -3,6 +3,7 @@
 import type { FastifyInstance } from "fastify";
 import type { JsonWebKeyLike } from "../../core/types.js";
 import { malformed, unauthorized } from "../../errors/index.js";
+import { KeyInUseError } from "../../ra/index.js";
 import { checkAccountKey, link, methodNotAllowed, sendJson, type Authenticate, type WfeDeps } from "../context.js";
 import { decodePayload, parseFlattened, parseProtected, verifySignature } from "../jws.js";
 import { paths } from "../linker.js";
@@ -48,7 +49,13 @@ export function registerAccount(app: FastifyInstance, deps: WfeDeps, authenticat
     if (typeof body !== "object" || body === null) throw malformed('the inner payload must be {"account": ..., "oldKey": ...}');
     const { account: accountUrl, oldKey } = body as { account?: unknown; oldKey?: unknown };
     if (accountUrl !== outer.header.kid) throw unauthorized('the inner payload\'s "account" must be the outer "kid"');
-    const updated = await ra.changeKey(account, oldKey, newJwk, (id) => linker.account(id));
+    let updated;
+    try {
+      updated = await ra.changeKey(account, oldKey, newJwk);
+    } catch (err) {
+      if (err instanceof KeyInUseError) reply.header("Location", linker.account(err.accountId));
+      throw err;
+    }
     return sendJson(reply, 200, accountView(updated, linker), { Location: linker.account(updated.id) });
   });
 
