@@ -12,7 +12,7 @@ import { createNonceService } from "./nonce/index.js";
 import { createPolicy } from "./policy/index.js";
 import { loopbackAddress, startTestDns, type TestDnsService } from "./testdns/index.js";
 import { createRA, type RA } from "./ra/index.js";
-import { createDb, createStorage, migrate, type Storage } from "./sa/index.js";
+import { createDb, createStorage, dbKind, migrate, type Storage } from "./sa/index.js";
 import { ensureServerTls } from "./tls.js";
 import { createResolver, createVA } from "./va/index.js";
 import type { Resolver } from "./va/types.js";
@@ -72,7 +72,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     if (applied.length) log.info({ applied }, "database migrations applied");
   }
   const db = await createDb(d.databaseUrl);
-  const sa = createStorage(db, () => clock.now());
+  const sa = createStorage(db, () => clock.now(), { exclusive: dbKind(d.databaseUrl) === "sqlite" });
   const { issuer, created, rootPath } = await preparePki(config);
   if (created) log.info({ rootPath }, "created a new root and intermediate CA");
 

@@ -48,7 +48,25 @@ function isUniqueViolation(err: unknown): boolean {
   return (err as { code?: string })?.code === "P2002";
 }
 
-export function createStorage(db: Db, clock: () => Date = () => new Date()) {
+export interface StorageOptions {
+  /**
+   * This process is the only writer of the database (SQLite: one process per file, by design). Then
+   * accounts, read on every signed request, can be cached here with write-through invalidation, since
+   * every change to them passes through this object. Never set it for a shared PostgreSQL database.
+   */
+  exclusive?: boolean;
+}
+
+const ACCOUNT_CACHE_SIZE = 10_000;
+
+export function createStorage(db: Db, clock: () => Date = () => new Date(), opts: StorageOptions = {}) {
+  const accounts = new Map<string, Account>();
+  const remember = (a: Account | undefined) => {
+    if (!opts.exclusive || !a) return a;
+    if (accounts.size >= ACCOUNT_CACHE_SIZE) accounts.delete(accounts.keys().next().value!);
+    accounts.set(a.id, a);
+    return a;
+  };
   return {
     db,
 
@@ -72,8 +90,10 @@ export function createStorage(db: Db, clock: () => Date = () => new Date()) {
       }
     },
     async getAccount(id: string): Promise<Account | undefined> {
+      const cached = accounts.get(id);
+      if (cached) return cached;
       const row = await db.account.findUnique({ where: { id } });
-      return row ? toAccount(row) : undefined;
+      return remember(row ? toAccount(row) : undefined);
     },
     async getAccountByKeyId(keyId: string): Promise<Account | undefined> {
       const row = await db.account.findUnique({ where: { keyId } });
@@ -81,19 +101,23 @@ export function createStorage(db: Db, clock: () => Date = () => new Date()) {
     },
     /** Updates a valid account; false if it is no longer valid. */
     async updateAccount(id: string, change: { contact?: string[]; status?: Account["status"] }): Promise<boolean> {
+      accounts.delete(id);
       const { count } = await db.account.updateMany({
         where: { id, status: "valid" },
         data: { ...(change.contact ? { contact: json(change.contact) } : {}), ...(change.status ? { status: change.status } : {}) },
       });
+      accounts.delete(id); // again: a read during the write may have cached the old row
       return count === 1;
     },
     /** Key rollover: guarded on the old key; a key used by another account throws ConflictError. */
     async changeAccountKey(id: string, oldKeyId: string, newKeyId: string, newJwk: object): Promise<boolean> {
+      accounts.delete(id);
       try {
         const { count } = await db.account.updateMany({
           where: { id, keyId: oldKeyId, status: "valid" },
           data: { keyId: newKeyId, jwk: JSON.stringify(newJwk) },
         });
+        accounts.delete(id);
         return count === 1;
       } catch (err) {
         if (isUniqueViolation(err)) {
