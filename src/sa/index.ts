@@ -341,13 +341,10 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
 
     // ---- nonces and settings
     async markNonceRedeemed(nonce: string, expires: Date): Promise<boolean> {
-      try {
-        await db.redeemedNonce.create({ data: { nonce, expires } });
-        return true;
-      } catch (err) {
-        if (isUniqueViolation(err)) return false;
-        throw err;
-      }
+      // once per signed request: raw SQL (portable: SQLite ≥ 3.24 and PostgreSQL) skips the query
+      // compiler and the exception path; the primary key makes the second redemption insert nothing
+      const inserted = await db.$executeRaw`INSERT INTO "RedeemedNonce" ("nonce", "expires") VALUES (${nonce}, ${expires}) ON CONFLICT DO NOTHING`;
+      return inserted === 1;
     },
     async pruneNonces(now: Date): Promise<number> {
       return (await db.redeemedNonce.deleteMany({ where: { expires: { lt: now } } })).count;
