@@ -12,6 +12,7 @@ import type {
   ValidationRecord,
 } from "../core/types.js";
 import type { Db } from "./db/client.js";
+import { authzWithChallenges, challengeWithAuthz } from "./raw.js";
 import { bytes, json, toAccount, toAuthz, toCertificate, toChallenge, toOrder } from "./mappers.js";
 
 export { createDb, dbKind, type Db } from "./db/client.js";
@@ -180,10 +181,7 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
       const byId = new Map(rows.map((r) => [r.id, toAuthz(r)]));
       return ids.map((id) => byId.get(id)).filter((a): a is Authorization => a !== undefined);
     },
-    async getAuthz(id: string): Promise<Authorization | undefined> {
-      const row = await db.authorization.findUnique({ where: { id }, include: { challenges: true } });
-      return row ? toAuthz(row) : undefined;
-    },
+    getAuthz: (id: string): Promise<Authorization | undefined> => authzWithChallenges(db, id),
     /** Valid, unexpired authorizations of an account for these identifiers (for reuse and revocation). */
     async findValidAuthzs(accountId: string, identifiers: Identifier[], now: Date): Promise<Authorization[]> {
       if (identifiers.length === 0) return [];
@@ -204,10 +202,7 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
       });
       return count === 1;
     },
-    async getChallenge(id: string) {
-      const row = await db.challenge.findUnique({ where: { id }, include: { authz: { include: { challenges: true } } } });
-      return row ? { challenge: toChallenge(row), authz: toAuthz(row.authz) } : undefined;
-    },
+    getChallenge: (id: string) => challengeWithAuthz(db, id),
 
     // ---- validation jobs: a challenge in "processing" is a durable job
     /** pending → processing, only while its authorization is pending and unexpired. */
