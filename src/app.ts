@@ -6,7 +6,7 @@ import { createMetrics, startAdminServer } from "./admin/index.js";
 import { createCA } from "./ca/index.js";
 import { derived, splitHostPort, type Config } from "./config/index.js";
 import { systemClock, type Clock } from "./core/clock.js";
-import { initPki, loadIssuer, pkiPaths, type Issuer, type KeySpec } from "./issuance/index.js";
+import { initPki, loadIssuer, type Issuer, type KeySpec } from "./issuance/index.js";
 import { createLogger, type Logger } from "./log/index.js";
 import { createNonceService } from "./nonce/index.js";
 import { createPolicy } from "./policy/index.js";

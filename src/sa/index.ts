@@ -13,7 +13,7 @@ import type {
 } from "../core/types.js";
 import type { Db } from "./db/client.js";
 import { authzWithChallenges, challengeWithAuthz } from "./raw.js";
-import { bytes, json, toAccount, toAuthz, toCertificate, toChallenge, toOrder } from "./mappers.js";
+import { bytes, json, toAccount, toAuthz, toCertificate, toOrder } from "./mappers.js";
 
 export { createDb, dbKind, type Db } from "./db/client.js";
 export { migrate } from "./db/migrate.js";
