@@ -1,0 +1,160 @@
+// `npm run bench -- compare`: Anvil on SQLite, Anvil on PostgreSQL and Pebble, each at several
+// concurrencies with the same generator and settings, then the ratios Anvil / Pebble.
+import { writeFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { runLoad, type LoadResult } from "./load.js";
+import { formatResult } from "./report.js";
+import { SERVER_KINDS, startStack, type ServerKind } from "./stack.js";
+import { fmt, markdownTable, table } from "./stats.js";
+
+const HELP = `Usage: npm run bench -- compare [--servers anvil-sqlite,anvil-pg,pebble] [--concurrency 1,8,32]
+  [--duration 20] [--warmup 5] [--poll-cap 50] [--revoke] [--quiet-cores 0.3] [--quiet-wait 300]
+  [--max-others 25] [--max-retries 2] [--stall-retries 4]
+  [--json FILE] [--markdown]
+Each run (server × concurrency) starts a fresh server (temp data, fresh PostgreSQL database, Pebble
+with PEBBLE_VA_NOSLEEP=1); everything is stopped and removed at the end. Before each run
+it waits (up to --quiet-wait s) until other processes use less than --quiet-cores cores, and a run
+during which other processes used more than --max-others % of a core is repeated (--max-retries), and
+one that stalled (the server stopped answering) too (--stall-retries; if all stall, the longest is kept).`;
+
+export interface CompareRun {
+  server: ServerKind;
+  startupMs: number;
+  result: LoadResult;
+  discarded?: string[]; // why earlier attempts of this run were measured again
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      servers: { type: "string", default: SERVER_KINDS.join(",") },
+      concurrency: { type: "string", default: "1,8,32" },
+      duration: { type: "string", default: "20" },
+      warmup: { type: "string", default: "5" },
+      "poll-cap": { type: "string", default: "50" },
+      revoke: { type: "boolean", default: false },
+      "quiet-cores": { type: "string", default: "0.3" },
+      "max-others": { type: "string", default: "25" },
+      "max-retries": { type: "string", default: "2" },
+      "stall-retries": { type: "string", default: "4" },
+      "quiet-wait": { type: "string", default: "300" },
+      json: { type: "string" },
+      markdown: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return void console.log(HELP);
+  const servers = values.servers.split(",").map((s) => s.trim()) as ServerKind[];
+  for (const s of servers) if (!SERVER_KINDS.includes(s)) throw new Error(`--servers: unknown "${s}" (${SERVER_KINDS.join(", ")})`);
+  const levels = values.concurrency.split(",").map(Number);
+  const runs: CompareRun[] = [];
+  for (const kind of servers) {
+    for (const concurrency of levels) {
+      // a fresh server per run: no run inherits another's data, and a wedged Pebble is not reused
+      const once = async () => {
+        const stack = await startStack(kind);
+        try {
+          const result = await runLoad({
+            label: `${kind} c=${concurrency}`,
+            directoryUrl: stack.server.directoryUrl,
+            ca: stack.server.ca,
+            responder: stack.responder,
+            serverPid: stack.server.pid,
+            cpuCommand: kind === "anvil-pg" ? "postgres" : undefined,
+            concurrency,
+            durationS: Number(values.duration),
+            maxDurationS: 600,
+            warmupS: Number(values.warmup),
+            pollCapMs: Number(values["poll-cap"]),
+            pollTimeoutMs: 60_000,
+            revoke: values.revoke,
+            namesPerOrder: 1,
+            domain: "bench.test",
+            sampleMs: 1000,
+            idleS: 0,
+            quiet: { maxCores: Number(values["quiet-cores"]), maxWaitS: Number(values["quiet-wait"]) },
+          });
+          return { server: kind, startupMs: Math.round(stack.server.startupMs), result };
+        } finally {
+          await stack.stop();
+        }
+      };
+      // Measure again after a stall (Pebble 2.4 can deadlock) or when another process was busy during
+      // the window (it skews a 2-core machine). If every attempt stalls, keep the longest window.
+      let run = await once();
+      const attempts: string[] = [];
+      let [noisy, stalls] = [0, 0];
+      for (;;) {
+        const why = run.result.aborted ?? (run.result.machine.othersPercent > Number(values["max-others"]) ? `other processes used ${run.result.machine.othersPercent}% of a core` : undefined);
+        if (!why) break;
+        const stalled = run.result.aborted !== undefined;
+        if (stalled ? ++stalls > Number(values["stall-retries"]) : ++noisy > Number(values["max-retries"])) break;
+        attempts.push(why);
+        console.log(`[${kind} c=${concurrency}] ${why}; measuring again`);
+        const next = await once();
+        if (!(stalled && next.result.aborted && next.result.windowS <= run.result.windowS)) run = next;
+      }
+      console.log(`\n${formatResult(run.result)}\n`);
+      runs.push({ ...run, ...(attempts.length ? { discarded: attempts } : {}) });
+    }
+  }
+  console.log(formatComparison(runs, values.markdown));
+  if (values.json) await writeFile(values.json, JSON.stringify(runs, null, 2));
+}
+
+/**
+ * Throughput of a run, or for a run that wedged (stalled or stuck flows) the mean of the whole seconds
+ * before the first second in which nothing finished (the last busy second is partial and left out).
+ */
+export function steadyRate(r: LoadResult): number {
+  if (!r.aborted && r.stuckFlows === 0) return r.certsPerSecond;
+  const zero = r.perSecond.indexOf(0);
+  const before = r.perSecond.slice(0, zero < 0 ? r.perSecond.length : Math.max(1, zero - 1));
+  return before.length ? before.reduce((a, b) => a + b, 0) / before.length : r.certsPerSecond;
+}
+
+export function formatComparison(runs: CompareRun[], markdown: boolean): string {
+  const t = markdown ? markdownTable : table;
+  const rows = runs.map(({ server, result: r }) => [
+    server,
+    String(r.concurrency),
+    r.certsPerSecond.toFixed(1),
+    fmt(r.latency.flow?.p50 ?? NaN),
+    fmt(r.latency.flow?.p95 ?? NaN),
+    fmt(r.latency.flow?.p99 ?? NaN),
+    `${r.failedFlows}${r.stuckFlows ? ` (${r.stuckFlows} stuck)` : ""}${r.aborted ? " STALLED" : ""}`,
+    r.server ? `${r.server.cpuPercent}` : "-",
+    r.server ? r.server.cpuMsPerCert.toFixed(1) : "-",
+    r.other ? `${r.other.cpuPercent}` : "-",
+    r.server ? r.server.peakRssMB.toFixed(0) : "-",
+    `${r.generator.cpuPercent}`,
+    `${r.machine.othersPercent}`,
+  ]);
+  const out = [
+    t(["server", "conc", "certs/s", "flow p50 ms", "p95", "p99", "failed", "server CPU %", "CPU ms/cert", "postgres CPU %", "peak RSS MB", "generator CPU %", "others CPU %"], rows),
+  ];
+  const pebble = new Map(runs.filter((r) => r.server === "pebble").map((r) => [r.result.concurrency, r.result]));
+  const anvils = runs.filter((r) => r.server !== "pebble" && pebble.has(r.result.concurrency));
+  if (anvils.length) {
+    const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : "-");
+    out.push("", "Ratios Anvil / Pebble (throughput > 1 and latency < 1 favour Anvil; a wedged Pebble run counts at its rate before the wedge):", "");
+    out.push(
+      t(
+        ["server", "conc", "certs/s ratio", "flow p50 ratio", "flow p99 ratio"],
+        anvils.map(({ server, result: a }) => {
+          const p = pebble.get(a.concurrency)!;
+          return [server, String(a.concurrency), ratio(a.certsPerSecond, steadyRate(p)), ratio(a.latency.flow?.p50 ?? 0, p.latency.flow?.p50 ?? 0), ratio(a.latency.flow?.p99 ?? 0, p.latency.flow?.p99 ?? 0)];
+        }),
+      ),
+    );
+  }
+  const starts = runs.map((r) => `${r.server} c=${r.result.concurrency} ${r.startupMs} ms`).join(", ");
+  out.push("", `start-up (spawn → ready): ${starts}`);
+  for (const r of runs.filter((x) => x.discarded)) out.push(`${r.server} c=${r.result.concurrency}: measured again after: ${r.discarded!.join("; ")}`);
+  for (const r of runs.filter((x) => x.result.aborted || x.result.stuckFlows)) {
+    const why = r.result.aborted ?? `${r.result.stuckFlows} of ${r.result.concurrency} flows stuck at the end`;
+    out.push(`${r.server} c=${r.result.concurrency}: ${why}; per second: ${r.result.perSecond.join(" ")}; rate before the wedge ${steadyRate(r.result).toFixed(1)}/s`);
+  }
+  return out.join("\n");
+}

@@ -1,0 +1,134 @@
+// `npm run bench -- queries`: SQL statements per certificate. Anvil runs with bench/query-hook.ts
+// preloaded (it logs each statement with a monotonic timestamp); the generator issues certificates
+// one at a time and logs each request's time span, so every statement is attributed to the request
+// during which it ran, or to "between requests" (the background validator, timers).
+import { readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { AcmeSession, createHttp } from "./client.js";
+import { certificateFlow } from "./flow.js";
+import { startStack, type ServerKind } from "./stack.js";
+import { markdownTable, Recorder, table } from "./stats.js";
+
+const HELP = `Usage: npm run bench -- queries [--db sqlite|postgres|both] [--certs 50] [--warmup 5] [--revoke] [--markdown]
+Counts SQL statements per certificate (BEGIN/COMMIT included), by request and by statement.`;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** "SELECT Order", "INSERT Certificate", "BEGIN", ... */
+export function statementKind(sql: string): string {
+  const verb = /^\s*(\w+)/.exec(sql)?.[1]?.toUpperCase() ?? "?";
+  if (!["SELECT", "INSERT", "UPDATE", "DELETE"].includes(verb)) return verb;
+  // Prisma qualifies every column and table (`main`.`Order`.`id`, "public"."Order"."id"): the first
+  // qualified name is the table, even when the logged SQL head stops before FROM
+  const qualified = /[`"](?:main|public)[`"]\.[`"](\w+)[`"]/.exec(sql)?.[1];
+  // hand-written SQL names tables plainly: FROM "Authorization" a JOIN "Challenge" c
+  const plain = /\b(?:FROM|INTO|UPDATE)\s+[`"](\w+)[`"]/i.exec(sql)?.[1];
+  const join = /\bJOIN\s+[`"](\w+)[`"]/i.exec(sql)?.[1];
+  const table = qualified ?? (plain ? `${plain}${join ? `+${join}` : ""} (raw)` : "?");
+  const count = /^\s*SELECT\s+COUNT\(/i.test(sql) ? " (count)" : "";
+  return `${verb} ${table}${count}`;
+}
+
+interface QueryCounts {
+  kind: ServerKind;
+  certificates: number;
+  statements: number;
+  byRequest: Record<string, number>; // statements per certificate
+  requestsPerCert: Record<string, number>;
+  byStatement: Record<string, number>; // statements per certificate
+  idlePerSecond: number;
+}
+
+async function count(kind: ServerKind, certs: number, warmup: number, revoke: boolean): Promise<QueryCounts> {
+  const log = join(tmpdir(), `anvil-bench-queries-${process.pid}-${Date.now()}.jsonl`);
+  const tsx = import.meta.resolve("tsx");
+  const hook = pathToFileURL(join(import.meta.dirname, "query-hook.ts")).href;
+  const stack = await startStack(kind, { nodeArgs: ["--import", tsx, "--import", hook], env: { BENCH_QUERY_LOG: log } });
+  const { http, close } = createHttp({ ca: stack.server.ca });
+  try {
+    const rec = new Recorder();
+    const s = new AcmeSession(http, await AcmeSession.directoryOf(http, stack.server.directoryUrl), rec);
+    await s.register();
+    const flow = { domain: "bench.test", namesPerOrder: 1, pollCapMs: 50, pollTimeoutMs: 30_000, revoke };
+    for (let i = 0; i < warmup; i++) await certificateFlow(s, stack.responder, flow);
+    await sleep(1500);
+    rec.trace = [];
+    const t0 = Number(process.hrtime.bigint() / 1000n);
+    for (let i = 0; i < certs; i++) await certificateFlow(s, stack.responder, flow);
+    const t1 = Number(process.hrtime.bigint() / 1000n);
+    // let the last validation and timers settle, then watch an idle server for 5 s
+    await sleep(1000);
+    const idle0 = Number(process.hrtime.bigint() / 1000n);
+    await sleep(5000);
+    const idle1 = Number(process.hrtime.bigint() / 1000n);
+    await sleep(500); // the hook flushes every 200 ms
+    const lines = (await readFile(log, "utf8")).trim().split("\n").map((l) => JSON.parse(l) as [number, string, string]);
+    const trace = rec.trace;
+    const byRequest = new Map<string, number>();
+    const byStatement = new Map<string, number>();
+    let statements = 0;
+    let j = 0;
+    for (const [t, , sql] of lines) {
+      if (t < t0 || t > t1) continue;
+      statements++;
+      while (j < trace.length && trace[j].end < t) j++;
+      const req = j < trace.length && trace[j].start <= t ? trace[j].kind : "between requests (validator, timers)";
+      byRequest.set(req, (byRequest.get(req) ?? 0) + 1);
+      const k = statementKind(sql);
+      byStatement.set(k, (byStatement.get(k) ?? 0) + 1);
+    }
+    const requests = new Map<string, number>();
+    for (const r of trace) requests.set(r.kind, (requests.get(r.kind) ?? 0) + 1);
+    const per = (m: Map<string, number>) => Object.fromEntries([...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, v / certs]));
+    return {
+      kind,
+      certificates: certs,
+      statements,
+      byRequest: per(byRequest),
+      requestsPerCert: per(requests),
+      byStatement: per(byStatement),
+      idlePerSecond: lines.filter(([t]) => t >= idle0 && t <= idle1).length / ((idle1 - idle0) / 1e6),
+    };
+  } finally {
+    close();
+    await stack.stop();
+    if (!process.env.BENCH_KEEP_QUERY_LOG) await rm(log, { force: true });
+  }
+}
+
+function format(c: QueryCounts, markdown: boolean): string {
+  const t = markdown ? markdownTable : table;
+  const f = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(2));
+  const out = [
+    `${c.kind}: ${c.statements} statements for ${c.certificates} certificates = ${f(c.statements / c.certificates)} per certificate (BEGIN/COMMIT included)`,
+    `idle server: ${c.idlePerSecond.toFixed(1)} statements/s (background timers)`,
+    "",
+    t(["during request", "requests / cert", "statements / cert"], Object.entries(c.byRequest).map(([k, v]) => [k, f(c.requestsPerCert[k] ?? 0), f(v)])),
+    "",
+    t(["statement", "per cert"], Object.entries(c.byStatement).map(([k, v]) => [k, f(v)])),
+  ];
+  return out.join("\n");
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      db: { type: "string", default: "both" },
+      certs: { type: "string", default: "50" },
+      warmup: { type: "string", default: "5" },
+      revoke: { type: "boolean", default: false },
+      markdown: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return void console.log(HELP);
+  const kinds: ServerKind[] = values.db === "both" ? ["anvil-sqlite", "anvil-pg"] : [values.db === "postgres" ? "anvil-pg" : "anvil-sqlite"];
+  for (const kind of kinds) {
+    const c = await count(kind, Number(values.certs), Number(values.warmup), values.revoke);
+    console.log(format(c, values.markdown) + "\n");
+  }
+}
