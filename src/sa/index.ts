@@ -207,10 +207,10 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
     // ---- validation jobs: a challenge in "processing" is a durable job
     /** pending → processing, only while its authorization is pending and unexpired. */
     async startChallenge(challengeId: string, authzId: string, now: Date): Promise<boolean> {
-      const { count } = await db.challenge.updateMany({
-        where: { id: challengeId, status: "pending", authz: { is: { id: authzId, status: "pending", expires: { gt: now } } } },
-        data: { status: "processing", runAfter: now, lockedUntil: null },
-      });
+      // hot path, guarded in one statement (Prisma would wrap its updateMany in BEGIN/COMMIT)
+      const count = await db.$executeRaw`UPDATE "Challenge" SET "status" = 'processing', "runAfter" = ${now}, "lockedUntil" = NULL
+        WHERE "id" = ${challengeId} AND "status" = 'pending' AND "authzId" = ${authzId}
+        AND EXISTS (SELECT 1 FROM "Authorization" a WHERE a."id" = ${authzId} AND a."status" = 'pending' AND a."expires" > ${now})`;
       return count === 1;
     },
     /** A client answered again while a retry waits (§8.2: retry now); false if none was waiting. */
@@ -235,10 +235,8 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
     },
     /** Claims a due job until `lockUntil`; exactly one caller (of any instance) wins. */
     async claimChallengeJob(id: string, now: Date, lockUntil: Date): Promise<boolean> {
-      const { count } = await db.challenge.updateMany({
-        where: { id, status: "processing", runAfter: { lte: now }, OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] },
-        data: { lockedUntil: lockUntil, attempts: { increment: 1 } },
-      });
+      const count = await db.$executeRaw`UPDATE "Challenge" SET "lockedUntil" = ${lockUntil}, "attempts" = "attempts" + 1
+        WHERE "id" = ${id} AND "status" = 'processing' AND "runAfter" <= ${now} AND ("lockedUntil" IS NULL OR "lockedUntil" < ${now})`;
       return count === 1;
     },
     /** A transient failure: run again later, keep the job. */
