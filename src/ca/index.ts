@@ -1,7 +1,6 @@
 // The CA: re-checks the request, picks the serial and the validity window, signs with the issuer.
 // Storage of the result is the RA's job (one transaction with the order), so a certificate and its
 // valid order always appear together.
-import { X509Certificate } from "node:crypto";
 import { addSeconds, type Clock } from "../core/clock.js";
 import type { ParsedCsr } from "../core/csr.js";
 import { canonicalSerial, newId } from "../core/ids.js";
@@ -34,17 +33,18 @@ export function createCA(deps: { issuer: Issuer; clock: Clock; config: CAConfig 
       const commonName = csr.commonName?.toLowerCase() ?? (identifiers.find((i) => i.type === "dns" && i.value.length <= 64)?.value);
       const serial = newSerial();
       const der = await issuer.issue({ spki: csr.spki, identifiers, commonName, notBefore, notAfter, serial });
-      const parsed = new X509Certificate(der);
+      // what the certificate says, without parsing it again: X.509 times have whole seconds
+      const seconds = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000);
       return {
         id: newId(),
-        serial: canonicalSerial(parsed.serialNumber),
+        serial: canonicalSerial(serial),
         accountId: order.accountId,
         orderId: order.id,
         der,
         issuer: issuer.id,
         identifiers,
-        notBefore: new Date(parsed.validFrom),
-        notAfter: new Date(parsed.validTo),
+        notBefore: seconds(notBefore),
+        notAfter: seconds(notAfter),
         status: "valid",
       };
     },
