@@ -125,10 +125,10 @@ export function orders(deps: RADeps) {
     },
 
     async getOrder(account: Account, id: string): Promise<OrderView> {
-      const order = await sa.getOrder(id);
-      if (!order) throw notFound("order");
-      if (order.accountId !== account.id) throw unauthorized("this order belongs to another account");
-      return view(order);
+      const found = await sa.getOrderWithAuthzs(id);
+      if (!found) throw notFound("order");
+      if (found.order.accountId !== account.id) throw unauthorized("this order belongs to another account");
+      return view(found.order, found.authzs);
     },
 
     /** One page of the account's order ids, newest first; `next` is the cursor of the next page. */

@@ -12,7 +12,7 @@ import type {
   ValidationRecord,
 } from "../core/types.js";
 import type { Db } from "./db/client.js";
-import { authzWithChallenges, challengeWithAuthz } from "./raw.js";
+import { authzsWithChallenges, authzWithChallenges, challengeWithAuthz, orderWithAuthzs } from "./raw.js";
 import { bytes, json, toAccount, toAuthz, toCertificate, toOrder } from "./mappers.js";
 
 export { createDb, dbKind, type Db } from "./db/client.js";
@@ -161,6 +161,8 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
       const row = await db.order.findUnique({ where: { id }, include: orderInclude });
       return row ? toOrder(row) : undefined;
     },
+    /** The order with its authorizations and their challenges, in one query (every order read). */
+    getOrderWithAuthzs: (id: string) => orderWithAuthzs(db, id),
     /** The account's orders, newest first, as ids; `after` is the last id of the previous page. */
     async listOrderIds(accountId: string, limit: number, after?: { createdAt: Date; id: string }): Promise<{ id: string; createdAt: Date }[]> {
       return db.order.findMany({
@@ -176,11 +178,7 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
     async getOrderCursor(accountId: string, id: string) {
       return db.order.findFirst({ where: { id, accountId }, select: { id: true, createdAt: true } });
     },
-    async getAuthzs(ids: string[]): Promise<Authorization[]> {
-      const rows = await db.authorization.findMany({ where: { id: { in: ids } }, include: { challenges: true } });
-      const byId = new Map(rows.map((r) => [r.id, toAuthz(r)]));
-      return ids.map((id) => byId.get(id)).filter((a): a is Authorization => a !== undefined);
-    },
+    getAuthzs: (ids: string[]): Promise<Authorization[]> => authzsWithChallenges(db, ids),
     getAuthz: (id: string): Promise<Authorization | undefined> => authzWithChallenges(db, id),
     /** Valid, unexpired authorizations of an account for these identifiers (for reuse and revocation). */
     async findValidAuthzs(accountId: string, identifiers: Identifier[], now: Date): Promise<Authorization[]> {
@@ -271,10 +269,8 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
     // ---- finalize jobs: an order in "processing" with its CSR stored
     /** ready → processing with the CSR; exactly one finalize wins. */
     async beginFinalize(orderId: string, csr: Uint8Array, lockUntil: Date): Promise<boolean> {
-      const { count } = await db.order.updateMany({
-        where: { id: orderId, status: { in: ["pending", "ready"] } },
-        data: { status: "processing", csr: bytes(csr), lockedUntil: lockUntil },
-      });
+      const count = await db.$executeRaw`UPDATE "Order" SET "status" = 'processing', "csr" = ${bytes(csr)}, "lockedUntil" = ${lockUntil}
+        WHERE "id" = ${orderId} AND "status" IN ('pending', 'ready')`;
       return count === 1;
     },
     async dueFinalizeJobs(now: Date, limit: number): Promise<string[]> {
