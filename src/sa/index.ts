@@ -141,6 +141,7 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
               wildcard: a.wildcard, status: "pending", expires: a.expires, createdAt: now,
               challenges: { create: a.challenges.map((c) => ({ ...c, status: "pending", attempts: 0 })) },
             },
+            select: { id: true }, // nothing to read back
           });
         }
         await tx.order.create({
@@ -149,6 +150,7 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
             notBefore: o.notBefore, notAfter: o.notAfter, createdAt: now,
             authzs: { create: o.authzs.map((a, position) => ({ authzId: "reuse" in a ? a.reuse : a.id, position })) },
           },
+          select: { id: true },
         });
       });
     },
