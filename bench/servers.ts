@@ -2,7 +2,7 @@
 // `dist/` (SQLite or PostgreSQL), Pebble (Debian package) with a TLS certificate minted here, a
 // DNS server answering 127.0.0.1 for every name, and a throw-away PostgreSQL database.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -129,9 +129,14 @@ export async function startAnvil(o: AnvilOptions): Promise<Server> {
   const ownDir = o.dataDir === undefined;
   const dataDir = o.dataDir ?? (await tempDir("anvil"));
   const port = await freePort();
+  // A benchmark measures the issuance path: the per-account order limit (300 per 3 h by default) would stop a
+  // long run after 300 certificates per worker, so it is switched off here.
+  const configFile = join(dataDir, "bench-anvil.yaml");
+  writeFileSync(configFile, "rateLimits:\n  newOrdersPerAccount: { limit: 0 }\n");
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("ANVIL_") && k !== "DATABASE_URL") env[k] = v;
   Object.assign(env, {
+    ANVIL_CONFIG: configFile,
     ANVIL_DATA_DIR: dataDir,
     ANVIL_LISTEN: `127.0.0.1:${port}`,
     ANVIL_HOSTNAMES: "localhost,127.0.0.1",
