@@ -98,7 +98,7 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   rateLimits: z.strictObject({
     /** new orders per account (counted in the database, so across all instances); limit 0 = off */
-    newOrdersPerAccount: z.strictObject({ limit: z.number().int().min(0).default(300), window: duration.default(3 * 3600) }).prefault({}),
+    newOrdersPerAccount: z.strictObject({ limit: z.number().int().min(0).default(1500), window: duration.default(3 * 3600) }).prefault({}),
     /** new accounts per client IP address (counted per instance); limit 0 = off */
     newAccountsPerIp: z.strictObject({ limit: z.number().int().min(0).default(0), window: duration.default(3 * 3600) }).prefault({}),
   }).prefault({}),
