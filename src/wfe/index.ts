@@ -52,9 +52,8 @@ export async function wfePlugin(app: FastifyInstance, deps: WfeDeps): Promise<vo
     return reply.type("application/problem+json").send(JSON.stringify(problem.body));
   });
 
-  app.setNotFoundHandler((req, reply) => {
-    const problem = toProblem(new AcmeError("malformed", `no resource at ${req.method} ${req.url}`, { status: 404 }));
-    return reply.code(404).type("application/problem+json").send(JSON.stringify(problem.body));
+  app.setNotFoundHandler(async (req) => {
+    throw new AcmeError("malformed", `no resource at ${req.method} ${req.url}`, { status: 404 });
   });
 
   const authenticate = createAuthenticator(deps);

@@ -1,5 +1,6 @@
 // GET /directory (RFC 8555 §7.1.1) and new-nonce (§7.2).
 import type { FastifyInstance } from "fastify";
+import { malformed } from "../../errors/index.js";
 import type { WfeDeps } from "../context.js";
 import { paths } from "../linker.js";
 
@@ -28,7 +29,7 @@ export function registerDirectory(app: FastifyInstance, deps: WfeDeps) {
     exposeHeadRoute: false,
     handler: async (req, reply) => reply.code(req.method === "HEAD" ? 200 : 204).header("Cache-Control", "no-store").send(),
   });
-  app.post(paths.newNonce, async (_req, reply) => reply.code(405).header("Allow", "GET, HEAD").type("application/problem+json").send(
-    JSON.stringify({ type: "urn:ietf:params:acme:error:malformed", detail: "new-nonce is fetched with HEAD or GET", status: 405 }),
-  ));
+  app.post(paths.newNonce, async () => {
+    throw malformed("new-nonce is fetched with HEAD or GET", { status: 405, headers: { Allow: "GET, HEAD" } });
+  });
 }
