@@ -34,7 +34,7 @@ export default defineConfig({
     poolOptions: { forks: { maxForks: 3, minForks: 1 } },
     projects: [
       // several instances need a shared database: multi-instance runs in the postgres project only
-      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"], exclude: ["test/integration/multi-instance.test.ts"] } },
+      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"], exclude: ["test/integration/multi-instance.test.ts", "test/integration/pg-changes.test.ts"] } },
       ...(withPostgres ? [{
         extends: true as const,
         test: {

@@ -1,6 +1,6 @@
 // Preloaded into an Anvil process by `npm run bench -- queries` (node --import tsx --import <this>):
 // counts every SQL statement sent to the database by wrapping the drivers below Prisma's adapters —
-// better-sqlite3's Database#prepare and #exec, pg's Client#query — and appends one JSON line per
+// better-sqlite3's Statement#run/get/all/iterate and Database#exec, pg's Client#query — and appends one JSON line per
 // statement ([µs on the monotonic clock, driver, SQL head]) to $BENCH_QUERY_LOG.
 // It changes nothing in Anvil's code; it is used only for the counting run, never for timings.
 import { appendFileSync } from "node:fs";
@@ -33,8 +33,26 @@ if (out) {
       return original.apply(this, args);
     };
   };
+  // better-sqlite3: count executions (a prepared statement may be cached and run many times), found
+  // through the prototype of the first statement prepared
   const Database = require("better-sqlite3") as { prototype: Record<string, unknown> };
-  wrap(Database.prototype, "prepare", "sqlite");
+  const prepare = Database.prototype.prepare as Fn;
+  let statementsWrapped = false;
+  Database.prototype.prepare = function (this: unknown, ...args: unknown[]) {
+    const stmt = prepare.apply(this, args) as object;
+    if (!statementsWrapped) {
+      statementsWrapped = true;
+      const proto = Object.getPrototypeOf(stmt) as Record<string, unknown>;
+      for (const method of ["run", "get", "all", "iterate"]) {
+        const original = proto[method] as Fn;
+        proto[method] = function (this: { source: string }, ...rest: unknown[]) {
+          record("sqlite", this.source);
+          return original.apply(this, rest);
+        };
+      }
+    }
+    return stmt;
+  };
   wrap(Database.prototype, "exec", "sqlite");
   const pg = require("pg") as { Client: { prototype: Record<string, unknown> } };
   wrap(pg.Client.prototype, "query", "pg");

@@ -194,7 +194,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       await admin?.close();
       await ra.stopBackground(10_000);
       await testDns?.close(); // after the validations it may be answering
-      await db.$disconnect();
+      await db.close();
     },
   };
 }

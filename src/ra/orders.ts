@@ -5,7 +5,7 @@ import { newId, newToken } from "../core/ids.js";
 import { effectiveAuthzStatus, effectiveOrderStatus } from "../core/status.js";
 import type { Account, Authorization, Identifier, Order, ProblemData } from "../core/types.js";
 import { AcmeError, malformed, notFound, problemData, unauthorized } from "../errors/index.js";
-import { checkWindow } from "../ratelimits/index.js";
+import { checkOldest } from "../ratelimits/index.js";
 import type { NewAuthz } from "../sa/index.js";
 import type { RADeps } from "./deps.js";
 import { isObject, parseRfc3339 } from "./payload.js";
@@ -91,7 +91,7 @@ export function orders(deps: RADeps) {
       const now = clock.now();
       const identifiers = parseIdentifiers(payload.identifiers);
       const perAccount = config.rateLimits.newOrdersPerAccount;
-      if (perAccount.limit > 0) checkWindow("newOrdersPerAccount", perAccount, await sa.recentOrderTimes(account.id, perAccount.limit), now);
+      if (perAccount.limit > 0) checkOldest("newOrdersPerAccount", perAccount, await sa.nthNewestOrderTime(account.id, perAccount.limit), now);
       const window = validityWindow(payload, now);
       const reusable = await sa.findValidAuthzs(
         account.id,

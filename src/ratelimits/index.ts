@@ -18,8 +18,16 @@ export interface RateLimitConfig {
  * rateLimited when all of them fall inside the window, with Retry-After = when the oldest leaves it.
  */
 export function checkWindow(name: string, l: Limit, recent: Date[], now: Date): void {
-  if (l.limit <= 0 || recent.length < l.limit) return;
-  const oldest = recent[l.limit - 1]!;
+  if (l.limit <= 0) return;
+  checkOldest(name, l, recent[l.limit - 1], now);
+}
+
+/**
+ * The same decision from one value: `oldest` is when the `limit`-th newest event happened (undefined
+ * if there were fewer), so storage answers with one indexed row instead of `limit` rows.
+ */
+export function checkOldest(name: string, l: Limit, oldest: Date | undefined, now: Date): void {
+  if (l.limit <= 0 || oldest === undefined) return;
   const leaves = oldest.getTime() + l.window * 1000;
   if (leaves <= now.getTime()) return;
   const retryAfter = Math.ceil((leaves - now.getTime()) / 1000);

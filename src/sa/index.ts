@@ -1,6 +1,7 @@
-// The storage authority: the only code that touches Prisma. State changes are guarded in storage
-// (`update … where status = …`, then the row count), so two requests or instances cannot move an
-// object twice.
+// The storage authority: the only code that touches the database. State changes are guarded in
+// storage (`update … where status = …`, then the row count), so two requests or instances cannot move
+// an object twice. The statements of the issuance path are hand-written SQL (db/sql.ts, raw.ts), run
+// as cached prepared statements; Prisma serves the rest (accounts' writes, listings, settings).
 import type {
   Account,
   Authorization,
@@ -11,11 +12,22 @@ import type {
   ProblemData,
   ValidationRecord,
 } from "../core/types.js";
-import type { Db } from "./db/client.js";
-import { authzsWithChallenges, authzWithChallenges, challengeWithAuthz, orderWithAuthzs } from "./raw.js";
-import { bytes, json, toAccount, toAuthz, toCertificate, toOrder } from "./mappers.js";
+import type { Database } from "./db/client.js";
+import { ACCOUNT_CHANNEL } from "./db/notify.js";
+import type { Param } from "./db/sql.js";
+import {
+  accountById,
+  authzsWithChallenges,
+  authzWithChallenges,
+  certificateBy,
+  challengeWithAuthz,
+  date,
+  orderWithAuthzs,
+  validAuthzs,
+} from "./raw.js";
+import { json, toAccount } from "./mappers.js";
 
-export { createDb, dbKind, type Db } from "./db/client.js";
+export { createDb, dbKind, type Database, type Db } from "./db/client.js";
 export { migrate } from "./db/migrate.js";
 
 export interface NewAuthz {
@@ -43,11 +55,11 @@ export class ConflictError extends Error {
   }
 }
 
-const orderInclude = { authzs: { select: { authzId: true, position: true } }, certificate: { select: { id: true } } } as const;
-
 function isUniqueViolation(err: unknown): boolean {
   return (err as { code?: string })?.code === "P2002";
 }
+
+const text = (v: unknown): string | null => (v === undefined || v === null ? null : JSON.stringify(v));
 
 export interface StorageOptions {
   /**
@@ -60,19 +72,25 @@ export interface StorageOptions {
 
 const ACCOUNT_CACHE_SIZE = 10_000;
 
-export function createStorage(db: Db, clock: () => Date = () => new Date(), opts: StorageOptions = {}) {
+export function createStorage(database: Database, clock: () => Date = () => new Date(), opts: StorageOptions = {}) {
+  const { prisma: db, sql, changes } = database;
+  // PostgreSQL: a multi-statement change is one statement with data-modifying CTEs (atomic on its own),
+  // one round trip instead of BEGIN … COMMIT; SQLite has no such CTEs and no round trips to save.
+  const pg = sql.kind === "postgres";
+  // Accounts are read on every signed request. They are cached when this process sees every change:
+  // as the only writer (SQLite), or while PostgreSQL's change feed is live (several instances).
   const accounts = new Map<string, Account>();
-  const remember = (a: Account | undefined) => {
-    if (!opts.exclusive || !a) return a;
-    if (accounts.size >= ACCOUNT_CACHE_SIZE) accounts.delete(accounts.keys().next().value!);
-    accounts.set(a.id, a);
-    return a;
+  const cacheOn = () => opts.exclusive === true || (changes?.live() ?? false);
+  changes?.onChange((id) => (id === undefined ? accounts.clear() : accounts.delete(id)));
+  const announce = async (id: string) => {
+    if (!changes) return;
+    const echoed = changes.echo(id, 1000);
+    await sql.all(`SELECT pg_notify(?, ?)`, [ACCOUNT_CHANNEL, id]);
+    await echoed;
   };
   return {
-    db,
-
     async ping(): Promise<void> {
-      await db.$queryRawUnsafe("SELECT 1");
+      await sql.all("SELECT 1 AS one");
     },
 
     // ---- accounts
@@ -91,10 +109,18 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
       }
     },
     async getAccount(id: string): Promise<Account | undefined> {
-      const cached = accounts.get(id);
-      if (cached) return cached;
-      const row = await db.account.findUnique({ where: { id } });
-      return remember(row ? toAccount(row) : undefined);
+      if (cacheOn()) {
+        const cached = accounts.get(id);
+        if (cached) return cached;
+      }
+      const epoch = changes?.epoch();
+      const a = await accountById(sql, id);
+      // not if a change was announced while reading: the row read may predate it
+      if (a && cacheOn() && changes?.epoch() === epoch) {
+        if (accounts.size >= ACCOUNT_CACHE_SIZE) accounts.delete(accounts.keys().next().value!);
+        accounts.set(a.id, a);
+      }
+      return a;
     },
     async getAccountByKeyId(keyId: string): Promise<Account | undefined> {
       const row = await db.account.findUnique({ where: { keyId } });
@@ -108,6 +134,7 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
         data: { ...(change.contact ? { contact: json(change.contact) } : {}), ...(change.status ? { status: change.status } : {}) },
       });
       accounts.delete(id); // again: a read during the write may have cached the old row
+      if (count === 1) await announce(id);
       return count === 1;
     },
     /** Key rollover: guarded on the old key; a key used by another account throws ConflictError. */
@@ -119,6 +146,7 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
           data: { keyId: newKeyId, jwk: JSON.stringify(newJwk) },
         });
         accounts.delete(id);
+        if (count === 1) await announce(id);
         return count === 1;
       } catch (err) {
         if (isUniqueViolation(err)) {
@@ -133,38 +161,50 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
     async createOrder(o: NewOrder): Promise<void> {
       const now = clock();
       const fresh = o.authzs.filter((a): a is NewAuthz => !("reuse" in a));
-      await db.$transaction(async (tx) => {
-        for (const a of fresh) {
-          await tx.authorization.create({
-            data: {
-              id: a.id, accountId: o.accountId, identifierType: a.identifier.type, identifierValue: a.identifier.value,
-              wildcard: a.wildcard, status: "pending", expires: a.expires, createdAt: now,
-              challenges: { create: a.challenges.map((c) => ({ ...c, status: "pending", attempts: 0 })) },
-            },
-            select: { id: true }, // nothing to read back
-          });
-        }
-        await tx.order.create({
-          data: {
-            id: o.id, accountId: o.accountId, status: "pending", expires: o.expires, identifiers: json(o.identifiers),
-            notBefore: o.notBefore, notAfter: o.notAfter, createdAt: now,
-            authzs: { create: o.authzs.map((a, position) => ({ authzId: "reuse" in a ? a.reuse : a.id, position })) },
-          },
-          select: { id: true },
-        });
+      const challenges = fresh.flatMap((a) => a.challenges.map((c) => [c.id, a.id, c.type, c.token]));
+      const parts: [string, Param[]][] = [];
+      if (fresh.length) {
+        parts.push([
+          `INSERT INTO "Authorization" ("id", "accountId", "identifierType", "identifierValue", "wildcard", "status", "expires", "createdAt")
+            VALUES ${fresh.map(() => "(?, ?, ?, ?, ?, 'pending', ?, ?)").join(", ")}`,
+          fresh.flatMap((a) => [a.id, o.accountId, a.identifier.type, a.identifier.value, a.wildcard, a.expires, now]),
+        ]);
+        parts.push([
+          `INSERT INTO "Challenge" ("id", "authzId", "type", "token", "status", "attempts") VALUES ${challenges.map(() => "(?, ?, ?, ?, 'pending', 0)").join(", ")}`,
+          challenges.flat(),
+        ]);
+      }
+      parts.push([
+        `INSERT INTO "Order" ("id", "accountId", "status", "expires", "identifiers", "notBefore", "notAfter", "createdAt") VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)`,
+        [o.id, o.accountId, o.expires, JSON.stringify(o.identifiers), o.notBefore, o.notAfter, now],
+      ]);
+      parts.push([
+        `INSERT INTO "OrderAuthz" ("orderId", "authzId", "position") VALUES ${o.authzs.map(() => "(?, ?, ?)").join(", ")}`,
+        o.authzs.flatMap((a, position) => [o.id, "reuse" in a ? a.reuse : a.id, position]),
+      ]);
+      if (pg) {
+        // foreign keys are checked at the end of the statement, when every row is there
+        const last = parts.pop()!;
+        await sql.run(`WITH ${parts.map(([t], i) => `w${i} AS (${t})`).join(", ")} ${last[0]}`, [...parts.flatMap(([, p]) => p), ...last[1]]);
+        return;
+      }
+      await sql.tx(async (q) => {
+        for (const [t, p] of parts) await q.run(t, p);
       });
     },
-    /** Creation times of the account's newest `limit` orders, newest first (for rate limits). */
-    async recentOrderTimes(accountId: string, limit: number): Promise<Date[]> {
-      const rows = await db.order.findMany({ where: { accountId }, orderBy: { createdAt: "desc" }, take: limit, select: { createdAt: true } });
-      return rows.map((r) => r.createdAt);
-    },
-    async getOrder(id: string): Promise<Order | undefined> {
-      const row = await db.order.findUnique({ where: { id }, include: orderInclude });
-      return row ? toOrder(row) : undefined;
+    /** When the account's `n`-th newest order was created, if it has that many (for rate limits). */
+    async nthNewestOrderTime(accountId: string, n: number): Promise<Date | undefined> {
+      const [row] = await sql.all<{ createdAt: unknown }>(
+        `SELECT "createdAt" FROM "Order" WHERE "accountId" = ? ORDER BY "createdAt" DESC LIMIT 1 OFFSET ?`,
+        [accountId, n - 1],
+      );
+      return row ? date(row.createdAt)! : undefined;
     },
     /** The order with its authorizations and their challenges, in one query (every order read). */
-    getOrderWithAuthzs: (id: string) => orderWithAuthzs(db, id),
+    getOrderWithAuthzs: (id: string) => orderWithAuthzs(sql, id),
+    async getOrder(id: string): Promise<Order | undefined> {
+      return (await orderWithAuthzs(sql, id))?.order;
+    },
     /** The account's orders, newest first, as ids; `after` is the last id of the previous page. */
     async listOrderIds(accountId: string, limit: number, after?: { createdAt: Date; id: string }): Promise<{ id: string; createdAt: Date }[]> {
       return db.order.findMany({
@@ -180,21 +220,10 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
     async getOrderCursor(accountId: string, id: string) {
       return db.order.findFirst({ where: { id, accountId }, select: { id: true, createdAt: true } });
     },
-    getAuthzs: (ids: string[]): Promise<Authorization[]> => authzsWithChallenges(db, ids),
-    getAuthz: (id: string): Promise<Authorization | undefined> => authzWithChallenges(db, id),
+    getAuthzs: (ids: string[]): Promise<Authorization[]> => authzsWithChallenges(sql, ids),
+    getAuthz: (id: string): Promise<Authorization | undefined> => authzWithChallenges(sql, id),
     /** Valid, unexpired authorizations of an account for these identifiers (for reuse and revocation). */
-    async findValidAuthzs(accountId: string, identifiers: Identifier[], now: Date): Promise<Authorization[]> {
-      if (identifiers.length === 0) return [];
-      const rows = await db.authorization.findMany({
-        where: {
-          accountId, status: "valid", expires: { gt: now },
-          OR: identifiers.map((i) => ({ identifierType: i.type, identifierValue: i.value })),
-        },
-        include: { challenges: true },
-        orderBy: { expires: "desc" },
-      });
-      return rows.map(toAuthz);
-    },
+    findValidAuthzs: (accountId: string, identifiers: Identifier[], now: Date): Promise<Authorization[]> => validAuthzs(sql, accountId, identifiers, now),
     async deactivateAuthz(id: string): Promise<boolean> {
       const { count } = await db.authorization.updateMany({
         where: { id, status: { in: ["pending", "valid"] } },
@@ -202,15 +231,18 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
       });
       return count === 1;
     },
-    getChallenge: (id: string) => challengeWithAuthz(db, id),
+    getChallenge: (id: string) => challengeWithAuthz(sql, id),
 
     // ---- validation jobs: a challenge in "processing" is a durable job
     /** pending → processing, only while its authorization is pending and unexpired. */
     async startChallenge(challengeId: string, authzId: string, now: Date): Promise<boolean> {
       // hot path, guarded in one statement (Prisma would wrap its updateMany in BEGIN/COMMIT)
-      const count = await db.$executeRaw`UPDATE "Challenge" SET "status" = 'processing', "runAfter" = ${now}, "lockedUntil" = NULL
-        WHERE "id" = ${challengeId} AND "status" = 'pending' AND "authzId" = ${authzId}
-        AND EXISTS (SELECT 1 FROM "Authorization" a WHERE a."id" = ${authzId} AND a."status" = 'pending' AND a."expires" > ${now})`;
+      const count = await sql.run(
+        `UPDATE "Challenge" SET "status" = 'processing', "runAfter" = ?, "lockedUntil" = NULL
+          WHERE "id" = ? AND "status" = 'pending' AND "authzId" = ?
+          AND EXISTS (SELECT 1 FROM "Authorization" a WHERE a."id" = ? AND a."status" = 'pending' AND a."expires" > ?)`,
+        [now, challengeId, authzId, authzId, now],
+      );
       return count === 1;
     },
     /** A client answered again while a retry waits (§8.2: retry now); false if none was waiting. */
@@ -222,12 +254,11 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
       return count === 1;
     },
     async dueChallengeJobs(now: Date, limit: number): Promise<string[]> {
-      const rows = await db.challenge.findMany({
-        where: { status: "processing", runAfter: { lte: now }, OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] },
-        select: { id: true },
-        orderBy: { runAfter: "asc" },
-        take: limit,
-      });
+      const rows = await sql.all<{ id: string }>(
+        `SELECT "id" FROM "Challenge" WHERE "status" = 'processing' AND "runAfter" <= ? AND ("lockedUntil" IS NULL OR "lockedUntil" < ?)
+          ORDER BY "runAfter" LIMIT ?`,
+        [now, now, limit],
+      );
       return rows.map((r) => r.id);
     },
     async countChallengeJobs(): Promise<number> {
@@ -235,16 +266,19 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
     },
     /** Claims a due job until `lockUntil`; exactly one caller (of any instance) wins. */
     async claimChallengeJob(id: string, now: Date, lockUntil: Date): Promise<boolean> {
-      const count = await db.$executeRaw`UPDATE "Challenge" SET "lockedUntil" = ${lockUntil}, "attempts" = "attempts" + 1
-        WHERE "id" = ${id} AND "status" = 'processing' AND "runAfter" <= ${now} AND ("lockedUntil" IS NULL OR "lockedUntil" < ${now})`;
+      const count = await sql.run(
+        `UPDATE "Challenge" SET "lockedUntil" = ?, "attempts" = "attempts" + 1
+          WHERE "id" = ? AND "status" = 'processing' AND "runAfter" <= ? AND ("lockedUntil" IS NULL OR "lockedUntil" < ?)`,
+        [lockUntil, id, now, now],
+      );
       return count === 1;
     },
     /** A transient failure: run again later, keep the job. */
     async retryChallengeJob(id: string, runAfter: Date, records: ValidationRecord[], problem: ProblemData): Promise<void> {
-      await db.challenge.updateMany({
-        where: { id, status: "processing" },
-        data: { runAfter, lockedUntil: null, validationRecord: json(records), error: json(problem) },
-      });
+      await sql.run(
+        `UPDATE "Challenge" SET "runAfter" = ?, "lockedUntil" = NULL, "validationRecord" = ?, "error" = ? WHERE "id" = ? AND "status" = 'processing'`,
+        [runAfter, text(records), text(problem), id],
+      );
     },
     /** Records the outcome: the challenge and its authorization move together, once. */
     async finishChallenge(
@@ -252,18 +286,24 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
       authzId: string,
       outcome: { valid: true; records: ValidationRecord[]; validated: Date; authzExpires: Date } | { valid: false; records: ValidationRecord[]; problem: ProblemData },
     ): Promise<boolean> {
-      return db.$transaction(async (tx) => {
-        const { count } = await tx.challenge.updateMany({
-          where: { id, status: "processing" },
-          data: outcome.valid
-            ? { status: "valid", validated: outcome.validated, validationRecord: json(outcome.records), lockedUntil: null }
-            : { status: "invalid", error: json(outcome.problem), validationRecord: json(outcome.records), lockedUntil: null },
-        });
-        if (count !== 1) return false;
-        await tx.authorization.updateMany({
-          where: { id: authzId, status: "pending" },
-          data: outcome.valid ? { status: "valid", expires: outcome.authzExpires } : { status: "invalid" },
-        });
+      const [challenge, challengeParams]: [string, Param[]] = outcome.valid
+        ? [`UPDATE "Challenge" SET "status" = 'valid', "validated" = ?, "validationRecord" = ?, "lockedUntil" = NULL WHERE "id" = ? AND "status" = 'processing'`,
+            [outcome.validated, text(outcome.records), id]]
+        : [`UPDATE "Challenge" SET "status" = 'invalid', "error" = ?, "validationRecord" = ?, "lockedUntil" = NULL WHERE "id" = ? AND "status" = 'processing'`,
+            [text(outcome.problem), text(outcome.records), id]];
+      const [authz, authzParams]: [string, Param[]] = outcome.valid
+        ? [`UPDATE "Authorization" SET "status" = 'valid', "expires" = ? WHERE "id" = ? AND "status" = 'pending'`, [outcome.authzExpires, authzId]]
+        : [`UPDATE "Authorization" SET "status" = 'invalid' WHERE "id" = ? AND "status" = 'pending'`, [authzId]];
+      if (pg) {
+        const [row] = await sql.all<{ n: number }>(
+          `WITH c AS (${challenge} RETURNING "id"), a AS (${authz} AND EXISTS (SELECT 1 FROM c) RETURNING "id") SELECT COUNT(*) AS "n" FROM c`,
+          [...challengeParams, ...authzParams],
+        );
+        return Number(row?.n) === 1;
+      }
+      return sql.tx(async (q) => {
+        if ((await q.run(challenge, challengeParams)) !== 1) return false;
+        await q.run(authz, authzParams);
         return true;
       });
     },
@@ -271,8 +311,10 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
     // ---- finalize jobs: an order in "processing" with its CSR stored
     /** ready → processing with the CSR; exactly one finalize wins. */
     async beginFinalize(orderId: string, csr: Uint8Array, lockUntil: Date): Promise<boolean> {
-      const count = await db.$executeRaw`UPDATE "Order" SET "status" = 'processing', "csr" = ${bytes(csr)}, "lockedUntil" = ${lockUntil}
-        WHERE "id" = ${orderId} AND "status" IN ('pending', 'ready')`;
+      const count = await sql.run(
+        `UPDATE "Order" SET "status" = 'processing', "csr" = ?, "lockedUntil" = ? WHERE "id" = ? AND "status" IN ('pending', 'ready')`,
+        [csr, lockUntil, orderId],
+      );
       return count === 1;
     },
     async dueFinalizeJobs(now: Date, limit: number): Promise<string[]> {
@@ -295,13 +337,22 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
     },
     /** Stores the certificate and marks the order valid in one transaction: never one without the other. */
     async storeCertificate(c: Certificate): Promise<boolean> {
-      return db.$transaction(async (tx) => {
-        const { count } = await tx.order.updateMany({
-          where: { id: c.orderId, status: "processing" },
-          data: { status: "valid", lockedUntil: null },
-        });
-        if (count !== 1) return false;
-        await tx.certificate.create({ data: { ...c, der: bytes(c.der), identifiers: json(c.identifiers), createdAt: clock() } });
+      const order = `UPDATE "Order" SET "status" = 'valid', "lockedUntil" = NULL WHERE "id" = ? AND "status" = 'processing'`;
+      const columns = `"id", "serial", "accountId", "orderId", "der", "issuer", "identifiers", "notBefore", "notAfter", "status", "revokedAt", "revokedReason", "createdAt"`;
+      const values: Param[] = [c.id, c.serial, c.accountId, c.orderId, c.der, c.issuer, JSON.stringify(c.identifiers), c.notBefore, c.notAfter, c.status,
+        c.revokedAt, c.revokedReason, clock()];
+      if (pg) {
+        // the certificate row exists only if the order moved to valid, in the same statement
+        const inserted = await sql.run(
+          `WITH o AS (${order} RETURNING "id") INSERT INTO "Certificate" (${columns})
+            SELECT ?, ?, ?, ?, ?::bytea, ?, ?::jsonb, ?::timestamp(3), ?::timestamp(3), ?, ?::timestamp(3), ?::integer, ?::timestamp(3) FROM o`,
+          [c.orderId, ...values],
+        );
+        return inserted === 1;
+      }
+      return sql.tx(async (q) => {
+        if ((await q.run(order, [c.orderId])) !== 1) return false;
+        await q.run(`INSERT INTO "Certificate" (${columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, values);
         return true;
       });
     },
@@ -315,12 +366,10 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
 
     // ---- certificates
     async getCertificate(id: string): Promise<Certificate | undefined> {
-      const row = await db.certificate.findUnique({ where: { id } });
-      return row ? toCertificate(row) : undefined;
+      return certificateBy(sql, "id", id);
     },
     async getCertificateBySerial(serial: string): Promise<Certificate | undefined> {
-      const row = await db.certificate.findUnique({ where: { serial } });
-      return row ? toCertificate(row) : undefined;
+      return certificateBy(sql, "serial", serial);
     },
     async revokeCertificate(serial: string, reason: number, at: Date): Promise<boolean> {
       const { count } = await db.certificate.updateMany({
@@ -334,8 +383,7 @@ export function createStorage(db: Db, clock: () => Date = () => new Date(), opts
     async markNonceRedeemed(nonce: string, expires: Date): Promise<boolean> {
       // once per signed request: raw SQL (portable: SQLite ≥ 3.24 and PostgreSQL) skips the query
       // compiler and the exception path; the primary key makes the second redemption insert nothing
-      const inserted = await db.$executeRaw`INSERT INTO "RedeemedNonce" ("nonce", "expires") VALUES (${nonce}, ${expires}) ON CONFLICT DO NOTHING`;
-      return inserted === 1;
+      return (await sql.run(`INSERT INTO "RedeemedNonce" ("nonce", "expires") VALUES (?, ?) ON CONFLICT DO NOTHING`, [nonce, expires])) === 1;
     },
     async pruneNonces(now: Date): Promise<number> {
       return (await db.redeemedNonce.deleteMany({ where: { expires: { lt: now } } })).count;

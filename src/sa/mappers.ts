@@ -27,22 +27,6 @@ export function toAccount(r: rows.Account): Account {
   };
 }
 
-export function toOrder(r: rows.Order & { authzs: { authzId: string; position: number }[]; certificate: { id: string } | null }): Order {
-  return {
-    id: r.id,
-    accountId: r.accountId,
-    status: r.status as Order["status"],
-    expires: r.expires,
-    identifiers: r.identifiers as unknown as Identifier[],
-    notBefore: opt(r.notBefore),
-    notAfter: opt(r.notAfter),
-    error: opt(r.error as unknown as ProblemData | null),
-    authzIds: [...r.authzs].sort((a, b) => a.position - b.position).map((a) => a.authzId),
-    certificateId: r.certificate?.id,
-    createdAt: r.createdAt,
-  };
-}
-
 export function toChallenge(r: rows.Challenge): Challenge {
   return {
     id: r.id,

@@ -1,10 +1,9 @@
-// Hand-written SQL for the hottest reads (an authorization with its challenges, read on every poll and
-// every challenge response), in one JOIN instead of Prisma's one query per relation. Portable SQL,
-// run through Prisma's tagged $queryRaw so both databases get their own placeholders.
-import type { Authorization, Challenge, Identifier, Order, ProblemData } from "../core/types.js";
-import type { Db } from "./db/client.js";
-import { toAuthz } from "./mappers.js";
-import { Prisma } from "./generated/sqlite/client.js";
+// Hand-written reads of the hot path: an order, its authorizations and their challenges in one JOIN
+// instead of Prisma's one query per relation, run as cached prepared statements (db/sql.ts). Rows are
+// normalized here to what Prisma's models give, then mapped to domain objects by mappers.ts.
+import type { Account, Authorization, Certificate, Challenge, Identifier, JsonWebKeyLike, Order, ProblemData } from "../core/types.js";
+import type { SqlRunner } from "./db/sql.js";
+import { toAuthz, toCertificate } from "./mappers.js";
 import type * as rows from "./generated/sqlite/client.js";
 
 const COLUMNS = `a."id" AS "a_id", a."accountId" AS "a_accountId", a."identifierType" AS "a_identifierType",
@@ -12,19 +11,27 @@ const COLUMNS = `a."id" AS "a_id", a."accountId" AS "a_accountId", a."identifier
   a."expires" AS "a_expires", a."createdAt" AS "a_createdAt",
   c."id", c."authzId", c."type", c."token", c."status", c."validated", c."error", c."validationRecord",
   c."attempts", c."runAfter", c."lockedUntil"`;
-const SELECT = Prisma.raw(`SELECT ${COLUMNS} FROM "Authorization" a JOIN "Challenge" c ON c."authzId" = a."id"`);
-const SELECT_ORDER = Prisma.raw(`SELECT ${COLUMNS}, o."id" AS "o_id", o."accountId" AS "o_accountId", o."status" AS "o_status",
+const SELECT = `SELECT ${COLUMNS} FROM "Authorization" a JOIN "Challenge" c ON c."authzId" = a."id"`;
+const SELECT_ORDER = `SELECT ${COLUMNS}, o."id" AS "o_id", o."accountId" AS "o_accountId", o."status" AS "o_status",
   o."expires" AS "o_expires", o."identifiers" AS "o_identifiers", o."notBefore" AS "o_notBefore", o."notAfter" AS "o_notAfter",
   o."error" AS "o_error", o."createdAt" AS "o_createdAt", cert."id" AS "o_certificateId"
   FROM "Order" o JOIN "OrderAuthz" oa ON oa."orderId" = o."id" JOIN "Authorization" a ON a."id" = oa."authzId"
-  JOIN "Challenge" c ON c."authzId" = a."id" LEFT JOIN "Certificate" cert ON cert."orderId" = o."id"`);
+  JOIN "Challenge" c ON c."authzId" = a."id" LEFT JOIN "Certificate" cert ON cert."orderId" = o."id"`;
 
 type Raw = Record<string, unknown>;
 
-// The drivers differ in what they hand back for raw rows: normalize to what Prisma's models give.
-const date = (v: unknown) => (v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v)));
-const bool = (v: unknown) => v === true || v === 1 || v === 1n || v === "1" || v === "true";
-const json = (v: unknown) => (typeof v === "string" ? (JSON.parse(v) as rows.Prisma.JsonValue) : ((v ?? null) as rows.Prisma.JsonValue));
+// What the drivers hand back (sql.ts): SQLite TEXT dates, 0/1 booleans, JSON text; PostgreSQL Dates,
+// booleans, JSON text.
+export const date = (v: unknown): Date | null => (v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v)));
+export const bool = (v: unknown): boolean => v === true || v === 1 || v === 1n || v === "1" || v === "true";
+export const json = (v: unknown): rows.Prisma.JsonValue =>
+  typeof v === "string" ? (JSON.parse(v) as rows.Prisma.JsonValue) : ((v ?? null) as rows.Prisma.JsonValue);
+const bytes = (v: unknown): Uint8Array<ArrayBuffer> => {
+  const b = v as Uint8Array;
+  return new Uint8Array(b.buffer as ArrayBuffer, b.byteOffset, b.byteLength);
+};
+/** `?, ?, ?` for an IN list */
+export const marks = (n: number): string => Array.from({ length: n }, () => "?").join(", ");
 
 function toRows(raw: Raw[]): (rows.Authorization & { challenges: rows.Challenge[] }) | undefined {
   const first = raw[0];
@@ -54,16 +61,14 @@ function toRows(raw: Raw[]): (rows.Authorization & { challenges: rows.Challenge[
   };
 }
 
-export async function authzWithChallenges(db: Db, id: string): Promise<Authorization | undefined> {
-  const raw = await db.$queryRaw<Raw[]>`${SELECT} WHERE a."id" = ${id}`;
-  const r = toRows(raw);
+export async function authzWithChallenges(q: SqlRunner, id: string): Promise<Authorization | undefined> {
+  const r = toRows(await q.all<Raw>(`${SELECT} WHERE a."id" = ?`, [id]));
   return r && toAuthz(r);
 }
 
 /** A challenge and its authorization (with all its challenges), in one query. */
-export async function challengeWithAuthz(db: Db, challengeId: string): Promise<{ challenge: Challenge; authz: Authorization } | undefined> {
-  const raw = await db.$queryRaw<Raw[]>`${SELECT} WHERE a."id" = (SELECT "authzId" FROM "Challenge" WHERE "id" = ${challengeId})`;
-  const r = toRows(raw);
+export async function challengeWithAuthz(q: SqlRunner, challengeId: string): Promise<{ challenge: Challenge; authz: Authorization } | undefined> {
+  const r = toRows(await q.all<Raw>(`${SELECT} WHERE a."id" = (SELECT "authzId" FROM "Challenge" WHERE "id" = ?)`, [challengeId]));
   if (!r) return undefined;
   const authz = toAuthz(r);
   const challenge = authz.challenges.find((c) => c.id === challengeId);
@@ -82,16 +87,26 @@ function groupAuthzs(raw: Raw[]): Authorization[] {
 }
 
 /** Several authorizations with their challenges, in one query, in the order of `ids`. */
-export async function authzsWithChallenges(db: Db, ids: string[]): Promise<Authorization[]> {
+export async function authzsWithChallenges(q: SqlRunner, ids: string[]): Promise<Authorization[]> {
   if (ids.length === 0) return [];
-  const raw = await db.$queryRaw<Raw[]>`${SELECT} WHERE a."id" IN (${Prisma.join(ids)})`;
-  const byId = new Map(groupAuthzs(raw).map((a) => [a.id, a]));
+  const byId = new Map(groupAuthzs(await q.all<Raw>(`${SELECT} WHERE a."id" IN (${marks(ids.length)})`, ids)).map((a) => [a.id, a]));
   return ids.map((id) => byId.get(id)).filter((a): a is Authorization => a !== undefined);
 }
 
+/** Valid, unexpired authorizations of an account for these identifiers, latest expiry first. */
+export async function validAuthzs(q: SqlRunner, accountId: string, identifiers: Identifier[], now: Date): Promise<Authorization[]> {
+  if (identifiers.length === 0) return [];
+  const match = identifiers.map(() => `(a."identifierType" = ? AND a."identifierValue" = ?)`).join(" OR ");
+  const raw = await q.all<Raw>(
+    `${SELECT} WHERE a."accountId" = ? AND a."status" = 'valid' AND a."expires" > ? AND (${match}) ORDER BY a."expires" DESC, a."id"`,
+    [accountId, now, ...identifiers.flatMap((i) => [i.type, i.value])],
+  );
+  return groupAuthzs(raw);
+}
+
 /** An order, its authorizations (with challenges, in the order's order) and its certificate id: one query. */
-export async function orderWithAuthzs(db: Db, id: string): Promise<{ order: Order; authzs: Authorization[] } | undefined> {
-  const raw = await db.$queryRaw<Raw[]>`${SELECT_ORDER} WHERE o."id" = ${id} ORDER BY oa."position", c."type"`;
+export async function orderWithAuthzs(q: SqlRunner, id: string): Promise<{ order: Order; authzs: Authorization[] } | undefined> {
+  const raw = await q.all<Raw>(`${SELECT_ORDER} WHERE o."id" = ? ORDER BY oa."position", c."type"`, [id]);
   const o = raw[0];
   if (!o) return undefined;
   const authzs = groupAuthzs(raw);
@@ -109,4 +124,41 @@ export async function orderWithAuthzs(db: Db, id: string): Promise<{ order: Orde
     createdAt: date(o.o_createdAt)!,
   };
   return { order, authzs };
+}
+
+export async function accountById(q: SqlRunner, id: string): Promise<Account | undefined> {
+  const [r] = await q.all<Raw>(`SELECT "id", "keyId", "jwk", "contact", "status", "tosAgreed", "createdAt" FROM "Account" WHERE "id" = ?`, [id]);
+  if (!r) return undefined;
+  return {
+    id: String(r.id),
+    keyId: String(r.keyId),
+    jwk: JSON.parse(String(r.jwk)) as JsonWebKeyLike,
+    contact: (json(r.contact) as string[] | null) ?? [],
+    status: String(r.status) as Account["status"],
+    tosAgreed: bool(r.tosAgreed),
+    createdAt: date(r.createdAt)!,
+  };
+}
+
+const CERT_COLUMNS = `"id", "serial", "accountId", "orderId", "der", "issuer", "identifiers", "notBefore", "notAfter", "status",
+  "revokedAt", "revokedReason", "createdAt"`;
+
+export async function certificateBy(q: SqlRunner, column: "id" | "serial", value: string): Promise<Certificate | undefined> {
+  const [r] = await q.all<Raw>(`SELECT ${CERT_COLUMNS} FROM "Certificate" WHERE "${column}" = ?`, [value]);
+  if (!r) return undefined;
+  return toCertificate({
+    id: String(r.id),
+    serial: String(r.serial),
+    accountId: String(r.accountId),
+    orderId: String(r.orderId),
+    der: bytes(r.der),
+    issuer: String(r.issuer),
+    identifiers: json(r.identifiers),
+    notBefore: date(r.notBefore)!,
+    notAfter: date(r.notAfter)!,
+    status: String(r.status),
+    revokedAt: date(r.revokedAt),
+    revokedReason: r.revokedReason === null || r.revokedReason === undefined ? null : Number(r.revokedReason),
+    createdAt: date(r.createdAt)!,
+  } as rows.Certificate);
 }

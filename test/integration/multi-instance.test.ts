@@ -4,7 +4,7 @@ import { execFile } from "node:child_process";
 import net from "node:net";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestAcme, makeCsr, signJws, startHttp01Responder, type Http01Responder } from "../helpers/acme.js";
+import { TestAcme, generateAccountKey, makeCsr, signJws, startHttp01Responder, type Http01Responder } from "../helpers/acme.js";
 import { MAIN_JS, startAnvil, type AnvilProcess } from "../helpers/anvil-process.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { startTestDns, type TestDns } from "../helpers/dnsserver.js";
@@ -102,6 +102,32 @@ describe("several instances on one PostgreSQL database", () => {
     expect((await client.newAccount()).status).toBe(201);
     const { certPem } = await client.issue(["multi1.anvil.test", "multi2.anvil.test"], responder);
     expect(certPem).toMatch(/BEGIN CERTIFICATE/);
+  });
+
+  it("each instance caches accounts, yet a deactivation or key change at one is seen by the other at once", async () => {
+    const client = await TestAcme.create(`${base}/directory`, { ca: a.rootPem });
+    await client.newAccount();
+    const keyBefore = client.key;
+    // both instances have read (and cached) the account
+    expect((await postTo(a, client, client.kid!, "", await nonceFrom(a))).status).toBe(200);
+    expect((await postTo(b, client, client.kid!, "", await nonceFrom(b))).status).toBe(200);
+    // key rollover through A: B refuses the old key and accepts the new one on the next request
+    const rolled = await client.keyChange(await generateAccountKey("ES256"));
+    expect(rolled.status).toBe(200);
+    for (const inst of [b, a]) expect((await postTo(inst, client, client.kid!, "", await nonceFrom(inst))).status).toBe(200);
+    const old = { key: keyBefore, kid: client.kid } as TestAcme;
+    for (const inst of [b, a]) {
+      // the kid names an account whose key is now the new one: the old key's signature does not verify
+      const r = await postTo(inst, old, client.kid!, "", await nonceFrom(inst));
+      expect(r.status).toBe(400);
+      expect(r.body.type).toBe("urn:ietf:params:acme:error:malformed");
+    }
+    // deactivation through A: B refuses the account on the very next request
+    const n = await nonceFrom(a);
+    expect((await postTo(a, client, client.kid!, { status: "deactivated" }, n)).status).toBe(200);
+    const atB = await postTo(b, client, client.kid!, "", await nonceFrom(b));
+    expect(atB.status).toBe(403);
+    expect(atB.body.type).toBe("urn:ietf:params:acme:error:unauthorized");
   });
 
   it("a nonce from one instance is accepted once by the other, then refused by both", async () => {

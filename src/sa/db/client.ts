@@ -1,9 +1,22 @@
 // One typed entry to both databases. The app is typed against the SQLite client; the PostgreSQL
-// client is generated from the same model (scripts/derive-schema.mjs) and cast to it.
+// client is generated from the same model (scripts/derive-schema.mjs) and cast to it. Next to Prisma,
+// `sql` runs hand-written statements on the same connection (SQLite) or pool (PostgreSQL): sql.ts.
+import type BetterSqlite3 from "better-sqlite3";
 import type { PrismaClient as SqliteClient } from "../generated/sqlite/client.js";
+import { listenForChanges, type ChangeFeed } from "./notify.js";
+import { pgSql, sqliteSql, type Sql } from "./sql.js";
 
 export type Db = SqliteClient;
 export type DbKind = "sqlite" | "postgres";
+
+export interface Database {
+  prisma: Db;
+  sql: Sql;
+  kind: DbKind;
+  /** PostgreSQL: account changes announced by any instance (notify.ts) */
+  changes?: ChangeFeed;
+  close(): Promise<void>;
+}
 
 export const dbKind = (url: string): DbKind => (/^postgres(ql)?:\/\//i.test(url) ? "postgres" : "sqlite");
 
@@ -13,23 +26,44 @@ export function sqliteFile(url: string): string {
 }
 
 // Dynamic imports: only the selected client, its WASM query compiler and its driver are loaded.
-export async function createDb(url: string): Promise<Db> {
+export async function createDb(url: string): Promise<Database> {
   if (dbKind(url) === "postgres") {
     const { PrismaClient } = await import("../generated/postgres/client.js");
     const { PrismaPg } = await import("@prisma/adapter-pg");
-    const adapter = new PrismaPg({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
-    return new PrismaClient({ adapter }) as unknown as Db;
+    const { default: pg } = await import("pg");
+    const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+    // an idle connection that breaks (server restart, network cut) is dropped from the pool; the next
+    // query reports the outage to its caller (503). Without a listener the error would end the process.
+    pool.on("error", () => {});
+    const prisma = new PrismaClient({ adapter: new PrismaPg(pool) }) as unknown as Db;
+    const changes = listenForChanges(() => new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 }));
+    return {
+      prisma,
+      sql: pgSql(pool, pg.types),
+      kind: "postgres",
+      changes,
+      close: async () => {
+        await changes.close();
+        await prisma.$disconnect();
+        await pool.end().catch(() => {});
+      },
+    };
   }
   const { PrismaClient } = await import("../generated/sqlite/client.js");
   const { PrismaBetterSQLite3 } = await import("@prisma/adapter-better-sqlite3");
-  const { isolateTransactions } = await import("./sqlite-isolation.js");
-  const db = new PrismaClient({
-    adapter: isolateTransactions(new PrismaBetterSQLite3({ url: `file:${sqliteFile(url)}` })),
+  const { isolateTransactions, createMutex } = await import("./sqlite-isolation.js");
+  const acquire = createMutex();
+  let connection: BetterSqlite3.Database | undefined;
+  const prisma = new PrismaClient({
+    adapter: isolateTransactions(new PrismaBetterSQLite3({ url: `file:${sqliteFile(url)}` }), acquire, (c) => {
+      connection = c as BetterSqlite3.Database;
+    }),
   });
   // The adapter has exactly one connection, so per-connection pragmas hold for the process.
-  await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
-  await db.$executeRawUnsafe("PRAGMA synchronous = NORMAL");
-  await db.$executeRawUnsafe("PRAGMA busy_timeout = 5000");
-  await db.$executeRawUnsafe("PRAGMA foreign_keys = ON");
-  return db;
+  await prisma.$queryRawUnsafe("PRAGMA journal_mode = WAL");
+  await prisma.$executeRawUnsafe("PRAGMA synchronous = NORMAL");
+  await prisma.$executeRawUnsafe("PRAGMA busy_timeout = 5000");
+  await prisma.$executeRawUnsafe("PRAGMA foreign_keys = ON");
+  if (!connection) throw new Error("the SQLite adapter did not expose its connection");
+  return { prisma, sql: sqliteSql(connection, acquire), kind: "sqlite", close: () => prisma.$disconnect() };
 }

@@ -8,7 +8,7 @@ import type {
   Transaction,
 } from "@prisma/driver-adapter-utils";
 
-function createMutex() {
+export function createMutex() {
   let tail: Promise<void> = Promise.resolve();
   return async function acquire(): Promise<() => void> {
     let release!: () => void;
@@ -19,21 +19,32 @@ function createMutex() {
   };
 }
 
-export function isolateTransactions(factory: SqlDriverAdapterFactory): SqlDriverAdapterFactory {
+/** Runs `fn` holding the lock. */
+export async function withLock<T>(acquire: ReturnType<typeof createMutex>, fn: () => Promise<T>): Promise<T> {
+  const release = await acquire();
+  try {
+    return await fn();
+  } finally {
+    release();
+  }
+}
+
+/**
+ * `acquire` is shared with the hand-written SQL (sql.ts), which runs on the same connection;
+ * `onConnect` receives the adapter's better-sqlite3 Database.
+ */
+export function isolateTransactions(
+  factory: SqlDriverAdapterFactory,
+  acquire: ReturnType<typeof createMutex>,
+  onConnect: (connection: unknown) => void,
+): SqlDriverAdapterFactory {
   return {
     provider: factory.provider,
     adapterName: factory.adapterName,
     async connect(): Promise<SqlDriverAdapter> {
       const inner = await factory.connect();
-      const acquire = createMutex();
-      const exclusive = async <T>(fn: () => Promise<T>): Promise<T> => {
-        const release = await acquire();
-        try {
-          return await fn();
-        } finally {
-          release();
-        }
-      };
+      onConnect((inner as unknown as { client: unknown }).client);
+      const exclusive = <T>(fn: () => Promise<T>): Promise<T> => withLock(acquire, fn);
       return {
         provider: inner.provider,
         adapterName: inner.adapterName,

@@ -1,0 +1,161 @@
+// Hand-written SQL on the hot path, straight to the driver Prisma itself uses (the same better-sqlite3
+// connection, the same pg pool). Prisma's engine-less client costs ~0.35 ms of CPU per statement
+// (query compiler + client runtime, docs/performance.md); a cached prepared statement costs a few µs.
+// Prisma keeps the schema, the migrations and the cold paths.
+//
+// One SQL text for both databases: `?` placeholders (numbered for PostgreSQL here), double-quoted
+// identifiers, and values in the forms Prisma stores, so rows written either way read the same:
+// - DateTime: SQLite TEXT "2026-11-28T10:00:00.000+00:00" (the adapter's iso8601 format, compared as
+//   text, so the format must match exactly); PostgreSQL TIMESTAMP(3) without time zone, in UTC.
+// - Boolean: SQLite 0/1; PostgreSQL boolean. Json: TEXT / JSONB, passed and read as JSON text.
+// - Bytes: BLOB / BYTEA, passed as Buffer.
+import type BetterSqlite3 from "better-sqlite3";
+import type pg from "pg";
+import { withLock, type createMutex } from "./sqlite-isolation.js";
+
+export type Param = string | number | boolean | Date | Uint8Array | null | undefined;
+export type Row = Record<string, unknown>;
+
+export interface SqlRunner {
+  /** The rows of a SELECT or of a statement with RETURNING. */
+  all<T = Row>(text: string, params?: Param[]): Promise<T[]>;
+  /** Runs a statement; returns the number of rows it changed. */
+  run(text: string, params?: Param[]): Promise<number>;
+}
+
+export interface Sql extends SqlRunner {
+  readonly kind: "sqlite" | "postgres";
+  /** Runs `fn` in one transaction (BEGIN IMMEDIATE on SQLite): all of it or none of it. */
+  tx<T>(fn: (q: SqlRunner) => Promise<T>): Promise<T>;
+}
+
+/** Exactly the text @prisma/adapter-better-sqlite3 stores for a DateTime (timestampFormat iso8601). */
+export const sqliteDate = (d: Date): string => d.toISOString().replace("Z", "+00:00");
+
+function sqliteParam(v: Param): string | number | Buffer | null {
+  if (v === undefined || v === null) return null;
+  if (v instanceof Date) return sqliteDate(v);
+  if (typeof v === "boolean") return v ? 1 : 0;
+  if (v instanceof Uint8Array) return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  return v;
+}
+
+
+/**
+ * SQLite: statements are prepared once per text and run on Prisma's own connection, under the lock
+ * that also serializes Prisma's queries and transactions (sqlite-isolation.ts), so a hand-written
+ * statement never lands inside someone else's open transaction. better-sqlite3 is synchronous: each
+ * call below holds the lock for the time of one statement or one transaction.
+ */
+export function sqliteSql(db: BetterSqlite3.Database, acquire: ReturnType<typeof createMutex>): Sql {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  const prepare = (text: string) => {
+    let stmt = cache.get(text);
+    if (!stmt) {
+      stmt = db.prepare(text);
+      if (stmt.reader) stmt.safeIntegers(false); // the connection defaults to BigInt (Prisma's setting)
+      cache.set(text, stmt);
+    }
+    return stmt;
+  };
+  const direct: SqlRunner = {
+    all: async <T>(text: string, params: Param[] = []) => {
+      const stmt = prepare(text);
+      if (!stmt.reader) throw new Error("all() needs a statement that returns rows");
+      return stmt.all(...params.map(sqliteParam)) as T[];
+    },
+    run: async (text: string, params: Param[] = []) => prepare(text).run(...params.map(sqliteParam)).changes,
+  };
+  const locked = <T>(fn: () => Promise<T>): Promise<T> => withLock(acquire, fn);
+  return {
+    kind: "sqlite",
+    all: (text, params) => locked(() => direct.all(text, params)),
+    run: (text, params) => locked(() => direct.run(text, params)),
+    tx: (fn) =>
+      locked(async () => {
+        prepare("BEGIN IMMEDIATE").run();
+        try {
+          const result = await fn(direct);
+          prepare("COMMIT").run();
+          return result;
+        } catch (err) {
+          if (db.inTransaction) prepare("ROLLBACK").run();
+          throw err;
+        }
+      }),
+  };
+}
+
+const PG_TIMESTAMP = 1114; // timestamp without time zone: Prisma's DateTime, holding UTC
+const PG_TIMESTAMPTZ = 1184;
+const PG_JSON = 114;
+const PG_JSONB = 3802;
+const PG_INT8 = 20;
+
+function pgParam(v: Param): string | number | boolean | Buffer | null {
+  if (v === undefined || v === null) return null;
+  // PostgreSQL ignores a zone written into a `timestamp` literal: the UTC wall-clock time is stored
+  if (v instanceof Date) return v.toISOString();
+  if (v instanceof Uint8Array) return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  return v;
+}
+
+/**
+ * PostgreSQL: the pool Prisma's adapter also uses. Each SQL text becomes a named prepared statement
+ * (parsed and planned once per connection). Type parsers are set per query, not globally, so neither
+ * Prisma's nor anybody else's parsing changes: timestamps read as UTC, JSON stays text, bigint → number.
+ */
+export function pgSql(pool: pg.Pool, builtin: typeof pg.types): Sql {
+  const names = new Map<string, { name: string; text: string }>();
+  const statement = (text: string) => {
+    let s = names.get(text);
+    if (!s) {
+      let n = 0;
+      s = { name: `anvil_${names.size + 1}`, text: text.replace(/\?/g, () => `$${++n}`) };
+      names.set(text, s);
+    }
+    return s;
+  };
+  const types = {
+    getTypeParser: (oid: number, format?: string): ((v: string) => unknown) => {
+      if (oid === PG_TIMESTAMP) return (v) => new Date(`${v.replace(" ", "T")}Z`);
+      if (oid === PG_TIMESTAMPTZ) return (v) => new Date(v);
+      if (oid === PG_JSON || oid === PG_JSONB) return (v) => v;
+      if (oid === PG_INT8) return (v) => Number(v);
+      return builtin.getTypeParser(oid, format as "text");
+    },
+  };
+  const runner = (client: pg.Pool | pg.PoolClient): SqlRunner => ({
+    all: async <T>(text: string, params: Param[] = []) => {
+      const s = statement(text);
+      const r = await client.query({ name: s.name, text: s.text, values: params.map(pgParam), types } as pg.QueryConfig);
+      return r.rows as T[];
+    },
+    run: async (text: string, params: Param[] = []) => {
+      const s = statement(text);
+      const r = await client.query({ name: s.name, text: s.text, values: params.map(pgParam), types } as pg.QueryConfig);
+      return r.rowCount ?? 0;
+    },
+  });
+  const onPool = runner(pool);
+  return {
+    kind: "postgres",
+    all: onPool.all,
+    run: onPool.run,
+    async tx(fn) {
+      const client = await pool.connect();
+      let broken: unknown;
+      try {
+        await client.query("BEGIN");
+        const result = await fn(runner(client));
+        await client.query("COMMIT");
+        return result;
+      } catch (err) {
+        broken = await client.query("ROLLBACK").then(() => undefined, (e: unknown) => e);
+        throw err;
+      } finally {
+        client.release(broken instanceof Error ? broken : undefined); // a connection that failed ROLLBACK is discarded
+      }
+    },
+  };
+}

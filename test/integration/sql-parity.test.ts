@@ -1,0 +1,146 @@
+// The hot path writes and reads rows with hand-written SQL (src/sa/db/sql.ts) while Prisma writes and
+// reads the same tables elsewhere. Both must agree on every stored form — dates (SQLite compares them
+// as text), booleans, JSON, bytes — whatever the process's time zone, and the SQL's transactions must
+// be all-or-nothing and never interleave with Prisma's on SQLite's single connection.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDb, createStorage, migrate, type Database, type Storage } from "../../src/sa/index.js";
+import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
+
+const kinds = process.env.ANVIL_TEST_DB === "postgres" ? (["postgres"] as const) : (["sqlite"] as const);
+
+describe.each(kinds)("hand-written SQL and Prisma agree (%s)", (kind) => {
+  let testDb: TestDatabase;
+  let dir: string;
+  let db: Database;
+  let sa: Storage;
+  const savedTz = process.env.TZ;
+
+  beforeAll(async () => {
+    // a zone far from UTC: a driver that sent or read local time would shift every date by hours
+    process.env.TZ = "Pacific/Chatham";
+    testDb = await createTestDatabase(kind);
+    dir = mkdtempSync(join(tmpdir(), "anvil-sql-"));
+    const url = testDb.url ?? `file:${join(dir, "anvil.db")}`;
+    await migrate(url);
+    db = await createDb(url);
+    sa = createStorage(db);
+    await db.prisma.account.create({
+      data: { id: "acct1", keyId: "k1", jwk: JSON.stringify({ kty: "EC" }), contact: ["mailto:a@example.org"], status: "valid", tosAgreed: true, createdAt: new Date("2026-01-02T03:04:05.678Z") },
+    });
+  });
+  afterAll(async () => {
+    process.env.TZ = savedTz;
+    await db?.close();
+    await testDb?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("reads a Prisma-written account exactly (dates, booleans, JSON)", async () => {
+    const a = await sa.getAccount("acct1");
+    expect(a).toMatchObject({ id: "acct1", keyId: "k1", jwk: { kty: "EC" }, contact: ["mailto:a@example.org"], status: "valid", tosAgreed: true });
+    expect(a!.createdAt.toISOString()).toBe("2026-01-02T03:04:05.678Z");
+  });
+
+  it("writes an order that Prisma reads back identically, and that Prisma's date filters find", async () => {
+    const expires = new Date("2026-03-04T05:06:07.089Z");
+    await sa.createOrder({
+      id: "order1",
+      accountId: "acct1",
+      expires,
+      identifiers: [{ type: "dns", value: "a.example" }],
+      notBefore: new Date("2026-03-01T00:00:00.000Z"),
+      authzs: [{ id: "authz1", identifier: { type: "dns", value: "a.example" }, wildcard: true, expires, challenges: [{ id: "ch1", type: "http-01", token: "t1" }, { id: "ch2", type: "dns-01", token: "t2" }] }],
+    });
+    const order = await db.prisma.order.findUnique({ where: { id: "order1" }, include: { authzs: true } });
+    expect(order!.expires.toISOString()).toBe(expires.toISOString());
+    expect(order!.notBefore!.toISOString()).toBe("2026-03-01T00:00:00.000Z");
+    expect(order!.notAfter).toBeNull();
+    expect(order!.identifiers).toEqual([{ type: "dns", value: "a.example" }]);
+    expect(order!.authzs).toEqual([{ orderId: "order1", authzId: "authz1", position: 0 }]);
+    const authz = await db.prisma.authorization.findUnique({ where: { id: "authz1" }, include: { challenges: true } });
+    expect(authz!.wildcard).toBe(true);
+    expect(authz!.challenges.map((c) => [c.id, c.status, c.attempts, c.runAfter]).sort()).toEqual([["ch1", "pending", 0, null], ["ch2", "pending", 0, null]]);
+    // Prisma's comparisons against the raw-written date: one millisecond either side
+    const before = new Date(expires.getTime() - 1);
+    const after = new Date(expires.getTime() + 1);
+    expect(await db.prisma.order.count({ where: { id: "order1", expires: { gt: before, lt: after } } })).toBe(1);
+    expect(await db.prisma.order.count({ where: { id: "order1", expires: { gt: expires } } })).toBe(0);
+    // and the SQL's own comparisons against Prisma-written dates
+    expect(await sa.nthNewestOrderTime("acct1", 1)).toBeInstanceOf(Date);
+    expect(await sa.nthNewestOrderTime("acct1", 2)).toBeUndefined();
+  });
+
+  it("reads what Prisma changes, through the hand-written JOINs", async () => {
+    const validUntil = new Date("2026-12-31T23:59:59.999Z");
+    await db.prisma.authorization.update({ where: { id: "authz1" }, data: { status: "valid", expires: validUntil } });
+    await db.prisma.challenge.update({ where: { id: "ch1" }, data: { status: "valid", validated: new Date("2026-03-02T00:00:00.001Z"), validationRecord: [{ url: "http://a.example/" }] } });
+    const read = await sa.getOrderWithAuthzs("order1");
+    expect(read!.order).toMatchObject({ id: "order1", status: "pending", authzIds: ["authz1"], identifiers: [{ type: "dns", value: "a.example" }] });
+    const [authz] = read!.authzs;
+    expect(authz).toMatchObject({ id: "authz1", status: "valid", wildcard: true, identifier: { type: "dns", value: "a.example" } });
+    expect(authz!.expires.toISOString()).toBe(validUntil.toISOString());
+    const ch1 = authz!.challenges.find((c) => c.id === "ch1")!;
+    expect(ch1.validated!.toISOString()).toBe("2026-03-02T00:00:00.001Z");
+    expect(ch1.validationRecord).toEqual([{ url: "http://a.example/" }]);
+    // the reuse query compares the stored expiry with a parameter
+    expect((await sa.findValidAuthzs("acct1", [{ type: "dns", value: "a.example" }], new Date(validUntil.getTime() - 1))).map((a) => a.id)).toEqual(["authz1"]);
+    expect(await sa.findValidAuthzs("acct1", [{ type: "dns", value: "a.example" }], validUntil)).toEqual([]);
+  });
+
+  it("stores a certificate with its bytes; Prisma's revocation reads back through SQL", async () => {
+    expect(await sa.beginFinalize("order1", new Uint8Array([1, 2, 3]), new Date("2026-03-02T00:00:10.000Z"))).toBe(true);
+    expect(await sa.getOrderCsr("order1")).toEqual(new Uint8Array([1, 2, 3]));
+    const der = new Uint8Array([0x30, 0x82, 0x00, 0xff, 0x00]);
+    const stored = await sa.storeCertificate({
+      id: "cert1", serial: "0a0b", accountId: "acct1", orderId: "order1", der, issuer: "i1",
+      identifiers: [{ type: "dns", value: "a.example" }], notBefore: new Date("2026-03-02T00:00:00.000Z"), notAfter: new Date("2026-06-01T00:00:00.000Z"), status: "valid",
+    });
+    expect(stored).toBe(true);
+    const row = await db.prisma.certificate.findUnique({ where: { id: "cert1" } });
+    expect(Buffer.from(row!.der)).toEqual(Buffer.from(der));
+    expect(row!.notAfter.toISOString()).toBe("2026-06-01T00:00:00.000Z");
+    expect(row!.revokedAt).toBeNull();
+    expect((await sa.getOrder("order1"))!).toMatchObject({ status: "valid", certificateId: "cert1" });
+    expect(await sa.revokeCertificate("0a0b", 4, new Date("2026-04-01T12:00:00.500Z"))).toBe(true);
+    const cert = await sa.getCertificateBySerial("0a0b");
+    expect(cert).toMatchObject({ id: "cert1", status: "revoked", revokedReason: 4 });
+    expect(cert!.revokedAt!.toISOString()).toBe("2026-04-01T12:00:00.500Z");
+    expect(Buffer.from(cert!.der)).toEqual(Buffer.from(der));
+  });
+
+  it("a transaction that fails stores nothing", async () => {
+    await expect(
+      db.sql.tx(async (q) => {
+        await q.run(`INSERT INTO "Setting" ("key", "value", "createdAt") VALUES (?, ?, ?)`, ["tx-test", "x", new Date()]);
+        await q.run(`INSERT INTO "Setting" ("key", "value", "createdAt") VALUES (?, ?, ?)`, ["tx-test", "again", new Date()]); // duplicate key
+      }),
+    ).rejects.toThrow();
+    expect(await db.prisma.setting.findUnique({ where: { key: "tx-test" } })).toBeNull();
+    // the connection is usable afterwards
+    expect(await db.sql.all(`SELECT COUNT(*) AS "n" FROM "Setting" WHERE "key" = ?`, ["tx-test"])).toEqual([{ n: 0 }]);
+  });
+
+  it("a statement never sees or joins another transaction that is open", async () => {
+    let inserted!: () => void;
+    const insertedP = new Promise<void>((r) => (inserted = r));
+    let finish!: () => void;
+    const finishP = new Promise<void>((r) => (finish = r));
+    const prismaTx = db.prisma.$transaction(async (tx) => {
+      await tx.setting.create({ data: { key: "open-tx", value: "x", createdAt: new Date() } });
+      inserted();
+      await finishP;
+      throw new Error("roll back");
+    }, { timeout: 10_000 });
+    await insertedP;
+    const seen = db.sql.all<{ n: number }>(`SELECT COUNT(*) AS "n" FROM "Setting" WHERE "key" = ?`, ["open-tx"]);
+    await new Promise((r) => setTimeout(r, 50));
+    finish();
+    await expect(prismaTx).rejects.toThrow("roll back");
+    // the uncommitted row was never visible, and the statement did not run inside the rolled-back transaction
+    expect((await seen).map((r) => Number(r.n))).toEqual([0]);
+    expect(await db.prisma.setting.findUnique({ where: { key: "open-tx" } })).toBeNull();
+  });
+});
