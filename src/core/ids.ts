@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "./random.js";
 
 /** Unguessable object ids for URLs (128 bits, base64url). */
 export function newId(): string {

@@ -1,7 +1,7 @@
 // Certificate serial numbers. CA/B BR §7.1 asks for at least 64 bits from a CSPRNG; we use 128. A fixed
 // 0x01 first byte makes the hex string *be* the DER INTEGER content: always positive, never zero, no
 // leading zero to strip and no 0x00 pad to add, so the serial stored is byte-for-byte the one signed.
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "../core/random.js";
 
 export function newSerial(): string {
   return "01" + randomBytes(16).toString("hex");

@@ -5,7 +5,8 @@
 // can tell its (and its siblings') nonces from invented ones without storage, and expiring (issuedAt).
 // Redeeming inserts the nonce into a shared "redeemed" set (a primary key), so a second use
 // anywhere fails on the unique constraint. Rows live only until the nonce would expire anyway.
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv } from "node:crypto";
+import { randomBytes } from "../core/random.js";
 
 export interface RedeemedNonceStore {
   /** true if inserted now, false if it was already redeemed */
