@@ -38,7 +38,7 @@ export async function preparePki(config: Config): Promise<{ issuer: Issuer; crea
     intermediateDays: Math.round(pki.intermediateLifetime / 86400),
     passphrase: pki.passphrase,
   });
-  const issuer = await loadIssuer({ dir: caDir, passphrase: pki.passphrase });
+  const issuer = await loadIssuer({ dir: caDir, passphrase: pki.passphrase, worker: true });
   return { issuer, created, rootPath: paths.rootCert };
 }
 
@@ -82,6 +82,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     store: { markRedeemed: (n, e) => sa.markNonceRedeemed(n, e) },
     lifetimeSeconds: config.acme.nonceLifetime,
     now: () => clock.now().getTime(),
+    // SQLite: this process is the only instance (one process per file), so redemption stays in memory
+    ...(dbKind(d.databaseUrl) === "sqlite" ? { local: {} } : {}),
   });
 
   const v = config.validation;
@@ -195,6 +197,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       await ra.stopBackground(10_000);
       await testDns?.close(); // after the validations it may be answering
       await db.close();
+      await issuer.close?.();
     },
   };
 }

@@ -19,6 +19,7 @@ export interface CAConfig {
 export function createCA(deps: { issuer: Issuer; clock: Clock; config: CAConfig }) {
   const { issuer, clock, config } = deps;
   return {
+    parseCsr: (der: Uint8Array): Promise<ParsedCsr> => issuer.parseCsr(der),
     async issue(order: Order, csr: ParsedCsr): Promise<Certificate> {
       checkKey(csr.key); // defence in depth: the RA checked it too
       const now = clock.now();

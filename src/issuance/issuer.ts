@@ -3,6 +3,7 @@
 import { createHash, X509Certificate as NodeCert, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import * as x509 from "@peculiar/x509";
+import { parseCsr, type ParsedCsr } from "../core/csr.js";
 import { keyInfoFromSpki } from "../core/keys.js";
 import type { Identifier } from "../core/types.js";
 import { loadPrivateKey, signerFor, x509Crypto, type Signer } from "./keys.js";
@@ -31,12 +32,17 @@ export interface Issuer {
   /** leaves must not outlive their issuer; callers may clamp to this */
   readonly intermediateNotAfter: Date;
   issue(req: LeafRequest): Promise<Uint8Array>;
+  /** core/csr's parseCsr, run where this issuer signs (a worker thread for the server) */
+  parseCsr(der: Uint8Array): Promise<ParsedCsr>;
   chainPems(leafDer: Uint8Array): string[];
+  /** stops a signing worker, if this issuer has one */
+  close?(): Promise<void>;
 }
 
 const MAX_CN_LENGTH = 64; // ub-common-name, RFC 5280 Appendix A
 
-export async function loadIssuer(opts: { dir: string; passphrase?: string; now?: Date }): Promise<Issuer> {
+/** The issuer of the PKI in `dir`, signing on the calling thread, and its key (for a signing worker). */
+export async function loadIssuerWithKey(opts: { dir: string; passphrase?: string; now?: Date }): Promise<{ issuer: Issuer; key: KeyObject }> {
   const paths = pkiPaths(opts.dir);
   const read = (file: string) =>
     readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
@@ -54,7 +60,7 @@ export async function loadIssuer(opts: { dir: string; passphrase?: string; now?:
     intermediateKey: key,
     now: opts.now ?? new Date(),
   });
-  return createIssuer(rootDer, intermediateDer, key);
+  return { issuer: await createIssuer(rootDer, intermediateDer, key), key };
 }
 
 /** Builds an Issuer from already validated parts. */
@@ -138,6 +144,10 @@ class PkiIssuer implements Issuer {
     const der = new Uint8Array(cert.rawData);
     this.#checkSigned(der, req.serial);
     return der;
+  }
+
+  parseCsr(der: Uint8Array): Promise<ParsedCsr> {
+    return parseCsr(der);
   }
 
   chainPems(leafDer: Uint8Array): string[] {

@@ -12,6 +12,8 @@ import type { ValidationAuthority } from "../va/types.js";
 export interface CertificateAuthority {
   /** Signs a certificate for the order's identifiers with the CSR's key. Does not store it. */
   issue(order: Order, csr: ParsedCsr): Promise<Certificate>;
+  /** Parses and checks a CSR's signature (core/csr), off the request thread where the CA has a worker. */
+  parseCsr(der: Uint8Array): Promise<ParsedCsr>;
 }
 
 export interface RAConfig {

@@ -4,7 +4,7 @@
 // recovery loop finishes from the stored CSR.
 import { timingSafeEqual } from "node:crypto";
 import { addSeconds } from "../core/clock.js";
-import { parseCsr, type ParsedCsr } from "../core/csr.js";
+import type { ParsedCsr } from "../core/csr.js";
 import { canonicalIp, identifierKey } from "../core/identifiers.js";
 import { spkiFromJwk } from "../core/keys.js";
 import type { Account, Order } from "../core/types.js";
@@ -81,7 +81,7 @@ export function finalizer(deps: RADeps, view: (o: Order, authzs?: OrderView["aut
       await sa.failOrder(orderId, new AcmeError("serverInternal", "the order lost its CSR").toData());
       return;
     }
-    await issue(order, await parseCsr(der));
+    await issue(order, await ca.parseCsr(der));
   }
 
   return {
@@ -94,7 +94,7 @@ export function finalizer(deps: RADeps, view: (o: Order, authzs?: OrderView["aut
       }
       if (!/^[A-Za-z0-9_-]+$/.test(payload.csr)) throw new AcmeError("badCSR", "the CSR is not base64url without padding");
       const der = new Uint8Array(Buffer.from(payload.csr, "base64url"));
-      const csr = await parseCsr(der);
+      const csr = await ca.parseCsr(der);
       checkCsr(csr, order, account);
       if (!(await sa.beginFinalize(order.id, der, addSeconds(clock.now(), ISSUE_LOCK_SECONDS)))) {
         throw new AcmeError("orderNotReady", "the order is already being finalized");

@@ -1,5 +1,6 @@
 // RFC 8555 §6.2–6.5 against a real server: every way a request can be wrong gets the RFC's problem
 // type and status, a fresh nonce, and leaves the server working.
+import { usePostgres } from "../helpers/db.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateAccountKey, compactJws, type TestAcme } from "../helpers/acme.js";
 import { ERR, startInProc, type InProc } from "../helpers/inproc.js";
@@ -211,9 +212,24 @@ describe("nonces and common headers", () => {
     expect((await acct.post(acct.kid!, "", { nonce: fresh })).status).toBe(200);
   });
 
-  it("a signed request's unused own nonce from before a restart is still accepted", async () => {
-    const nonce = await acct.newNonce();
-    await env.restart();
-    expect((await acct.post(acct.kid!, "", { nonce })).status).toBe(200);
-  });
+  if (usePostgres()) {
+    it("a signed request's unused own nonce from before a restart is still accepted (shared redeemed set)", async () => {
+      const nonce = await acct.newNonce();
+      await env.restart();
+      expect((await acct.post(acct.kid!, "", { nonce })).status).toBe(200);
+    });
+  } else {
+    // SQLite: one process per file keeps its redeemed set in memory (docs/rfc-notes.md), so it accepts
+    // only what it issued since it started; the badNonce answer carries a fresh nonce (§6.5)
+    it("an unused nonce from before a restart is refused with badNonce and a fresh Replay-Nonce that works", async () => {
+      const nonce = await acct.newNonce();
+      await env.restart();
+      const res = await acct.post(acct.kid!, "", { nonce });
+      expect(res.status).toBe(400);
+      expect(res.body.type).toBe(ERR("badNonce"));
+      const fresh = res.headers.get("replay-nonce");
+      expect(fresh).toBeTruthy();
+      expect((await acct.post(acct.kid!, "", { nonce: fresh! })).status).toBe(200);
+    });
+  }
 });

@@ -7,7 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseCsr } from "../../src/core/csr.js";
 import type { Identifier } from "../../src/core/types.js";
+import { AcmeError } from "../../src/errors/index.js";
+import { makeCsr } from "../helpers/acme.js";
 import {
   importPki,
   initPki,
@@ -111,12 +114,19 @@ describe("initPki", () => {
   });
 });
 
-describe("an issuer from initPki (ECDSA P-384 root, P-256 intermediate)", () => {
+// the same behaviour whether leaves are signed on the calling thread or in the server's signing worker
+describe.each([
+  ["on the calling thread", false],
+  ["in a worker thread", true],
+] as const)("an issuer from initPki (ECDSA P-384 root, P-256 intermediate), signing %s", (_where, worker) => {
   let issuer: Issuer;
   beforeAll(async () => {
     const dir = tmp("issuer");
     await initPki({ dir });
-    issuer = await loadIssuer({ dir });
+    issuer = await loadIssuer({ dir, worker });
+  });
+  afterAll(async () => {
+    await issuer.close?.();
   });
 
   it("exposes its id, names and PEMs", () => {
@@ -200,6 +210,41 @@ describe("an issuer from initPki (ECDSA P-384 root, P-256 intermediate)", () => 
       await expect(issuer.issue(req)).rejects.toThrow(message);
     });
   }
+
+  it("signs many leaves at once, each answer matching its own request", async () => {
+    const reqs = Array.from({ length: 24 }, (_, i) => leafRequest(spkiOf(leafKeys["ECDSA P-256"]()), [{ type: "dns", value: `n${i}.example.test` }]));
+    const ders = await Promise.all(reqs.map((r) => issuer.issue(r)));
+    const inter = new NodeCert(issuer.intermediateDer);
+    ders.forEach((der, i) => {
+      const leaf = new NodeCert(der);
+      expect(leaf.verify(inter.publicKey)).toBe(true);
+      expect(leaf.serialNumber.toLowerCase()).toBe(reqs[i]!.serial);
+      expect(leaf.subjectAltName).toBe(`DNS:n${i}.example.test`);
+    });
+  });
+
+  it("parseCsr answers what core's parseCsr answers, a bad signature included", async () => {
+    const { der } = await makeCsr(["csr.example.test", "127.0.0.1"]);
+    expect(await issuer.parseCsr(der)).toEqual(await parseCsr(der));
+    const tampered = new Uint8Array(der);
+    tampered[tampered.length - 5]! ^= 0xff;
+    const parsed = await issuer.parseCsr(tampered);
+    expect(parsed.signatureValid).toBe(false);
+    expect(parsed).toEqual(await parseCsr(tampered));
+    const garbage = await issuer.parseCsr(new Uint8Array([1, 2, 3])).catch((e: unknown) => e);
+    expect(garbage).toBeInstanceOf(AcmeError); // still a badCSR problem after crossing the thread
+    expect(garbage).toMatchObject({ type: "badCSR", status: 400 });
+  });
+
+  it("after close, issue() refuses", async () => {
+    const dir = tmp("closing");
+    await initPki({ dir });
+    const closing = await loadIssuer({ dir, worker });
+    await closing.issue(leafRequest(spkiOf(leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "before.example.test" }]));
+    if (!closing.close) return expect(worker).toBe(false); // the calling thread has nothing to close
+    await closing.close();
+    await expect(closing.issue(leafRequest(spkiOf(leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "after.example.test" }]))).rejects.toThrow(/closed/);
+  });
 });
 
 describe("newSerial", () => {
