@@ -38,7 +38,8 @@ export function inWorker(local: Issuer, key: KeyObject): WorkerIssuer {
   let closed = false;
 
   function start(): Running {
-    const worker = new Worker(workerEntry(), { workerData: { rootDer: local.rootDer, intermediateDer: local.intermediateDer, key } });
+    // execArgv: [] — the process's own flags (--import hooks, --cpu-prof, …) are not the worker's business
+    const worker = new Worker(workerEntry(), { workerData: { rootDer: local.rootDer, intermediateDer: local.intermediateDer, key }, execArgv: [] });
     worker.unref(); // never what keeps the process alive
     const pending: Running["pending"] = new Map();
     const r: Running = { worker, pending };
