@@ -29,10 +29,8 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
   let scanning = false;
   let rescan = false;
 
+  /** Runs a job this worker has claimed (see scan). */
   async function runJob(id: string): Promise<void> {
-    const now = clock.now();
-    // the VA bounds each attempt by `timeout`; the claim outlives it by a margin, then another worker may retry
-    if (!(await sa.claimChallengeJob(id, now, addSeconds(now, timeout + 5)))) return;
     const found = await sa.getChallenge(id);
     if (!found || found.challenge.status !== "processing") return;
     const { challenge, authz } = found;
@@ -89,7 +87,9 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
         rescan = false;
         const free = concurrency - inFlight.size;
         if (stopped || free <= 0) break;
-        const due = await sa.dueChallengeJobs(clock.now(), free);
+        const now = clock.now();
+        // the VA bounds each attempt by `timeout`; the claim outlives it by a margin, then another worker may retry
+        const due = await sa.claimDueChallengeJobs(now, addSeconds(now, timeout + 5), free);
         for (const id of due) {
           const job = runJob(id)
             .catch((err) => log.error({ err, challengeId: id }, "validation job failed"))

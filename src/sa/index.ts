@@ -82,6 +82,39 @@ export function createStorage(database: Database, clock: () => Date = () => new 
   const accounts = new Map<string, Account>();
   const cacheOn = () => opts.exclusive === true || (changes?.live() ?? false);
   changes?.onChange((id) => (id === undefined ? accounts.clear() : accounts.delete(id)));
+  // Nonce redemptions that arrive in the same turn of the event loop (concurrent requests) go to the
+  // database as one multi-row INSERT … RETURNING: fewer round trips under load, same answer each.
+  type Redemption = { nonce: string; expires: Date; done: (inserted: boolean) => void; fail: (err: unknown) => void };
+  let batch: Redemption[] | undefined;
+  const NONCE_BATCH = 64;
+  async function flushNonces(items: Redemption[]): Promise<void> {
+    const unique = [...new Map(items.map((i) => [i.nonce, i.expires])).entries()];
+    try {
+      const rows = await sql.all<{ nonce: string }>(
+        `INSERT INTO "RedeemedNonce" ("nonce", "expires") VALUES ${unique.map(() => "(?, ?)").join(", ")} ON CONFLICT DO NOTHING RETURNING "nonce"`,
+        unique.flat(),
+      );
+      const fresh = new Set(rows.map((r) => r.nonce));
+      for (const i of items) {
+        i.done(fresh.delete(i.nonce)); // a nonce twice in one batch: only the first request gets it
+      }
+    } catch (err) {
+      for (const i of items) i.fail(err);
+    }
+  }
+  const redeemNonce = (nonce: string, expires: Date): Promise<boolean> =>
+    new Promise<boolean>((done, fail) => {
+      if (!batch) {
+        const items: Redemption[] = [];
+        batch = items;
+        setImmediate(() => {
+          batch = undefined;
+          for (let i = 0; i < items.length; i += NONCE_BATCH) void flushNonces(items.slice(i, i + NONCE_BATCH));
+        });
+      }
+      batch.push({ nonce, expires, done, fail });
+    });
+
   const announce = async (id: string) => {
     if (!changes) return;
     const echoed = changes.echo(id, 1000);
@@ -253,25 +286,22 @@ export function createStorage(database: Database, clock: () => Date = () => new 
       });
       return count === 1;
     },
-    async dueChallengeJobs(now: Date, limit: number): Promise<string[]> {
+    /**
+     * Claims up to `limit` due jobs until `lockUntil` and returns their ids, in one statement: a job is
+     * claimed by exactly one caller of any instance (a concurrent claimer's UPDATE re-checks the lock
+     * after waiting for the row, PostgreSQL READ COMMITTED; SQLite has one writer). Counts the attempt.
+     */
+    async claimDueChallengeJobs(now: Date, lockUntil: Date, limit: number): Promise<string[]> {
+      const due = `"status" = 'processing' AND "runAfter" <= ? AND ("lockedUntil" IS NULL OR "lockedUntil" < ?)`;
       const rows = await sql.all<{ id: string }>(
-        `SELECT "id" FROM "Challenge" WHERE "status" = 'processing' AND "runAfter" <= ? AND ("lockedUntil" IS NULL OR "lockedUntil" < ?)
-          ORDER BY "runAfter" LIMIT ?`,
-        [now, now, limit],
+        `UPDATE "Challenge" SET "lockedUntil" = ?, "attempts" = "attempts" + 1
+          WHERE "id" IN (SELECT "id" FROM "Challenge" WHERE ${due} ORDER BY "runAfter" LIMIT ?) AND ${due} RETURNING "id"`,
+        [lockUntil, now, now, limit, now, now],
       );
       return rows.map((r) => r.id);
     },
     async countChallengeJobs(): Promise<number> {
       return db.challenge.count({ where: { status: "processing" } });
-    },
-    /** Claims a due job until `lockUntil`; exactly one caller (of any instance) wins. */
-    async claimChallengeJob(id: string, now: Date, lockUntil: Date): Promise<boolean> {
-      const count = await sql.run(
-        `UPDATE "Challenge" SET "lockedUntil" = ?, "attempts" = "attempts" + 1
-          WHERE "id" = ? AND "status" = 'processing' AND "runAfter" <= ? AND ("lockedUntil" IS NULL OR "lockedUntil" < ?)`,
-        [lockUntil, id, now, now],
-      );
-      return count === 1;
     },
     /** A transient failure: run again later, keep the job. */
     async retryChallengeJob(id: string, runAfter: Date, records: ValidationRecord[], problem: ProblemData): Promise<void> {
@@ -380,11 +410,8 @@ export function createStorage(database: Database, clock: () => Date = () => new 
     },
 
     // ---- nonces and settings
-    async markNonceRedeemed(nonce: string, expires: Date): Promise<boolean> {
-      // once per signed request: raw SQL (portable: SQLite ≥ 3.24 and PostgreSQL) skips the query
-      // compiler and the exception path; the primary key makes the second redemption insert nothing
-      return (await sql.run(`INSERT INTO "RedeemedNonce" ("nonce", "expires") VALUES (?, ?) ON CONFLICT DO NOTHING`, [nonce, expires])) === 1;
-    },
+    /** Once per signed request; the primary key makes a second redemption insert nothing. */
+    markNonceRedeemed: (nonce: string, expires: Date): Promise<boolean> => redeemNonce(nonce, expires),
     async pruneNonces(now: Date): Promise<number> {
       return (await db.redeemedNonce.deleteMany({ where: { expires: { lt: now } } })).count;
     },

@@ -111,6 +111,15 @@ describe.each(kinds)("hand-written SQL and Prisma agree (%s)", (kind) => {
     expect(Buffer.from(cert!.der)).toEqual(Buffer.from(der));
   });
 
+  it("nonce redemptions made together go as one batch: each nonce once, a duplicate in the batch refused", async () => {
+    const expires = new Date(Date.now() + 60_000);
+    const results = await Promise.all(["n1", "n2", "n1", "n3"].map((n) => sa.markNonceRedeemed(n, expires)));
+    expect(results).toEqual([true, true, false, true]);
+    expect(await sa.markNonceRedeemed("n2", expires)).toBe(false);
+    const rows = await db.prisma.redeemedNonce.findMany({ where: { nonce: { in: ["n1", "n2", "n3"] } }, orderBy: { nonce: "asc" } });
+    expect(rows.map((r) => [r.nonce, r.expires.toISOString()])).toEqual(["n1", "n2", "n3"].map((n) => [n, expires.toISOString()]));
+  });
+
   it("a transaction that fails stores nothing", async () => {
     await expect(
       db.sql.tx(async (q) => {
