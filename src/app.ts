@@ -14,7 +14,7 @@ import { loopbackAddress, startTestDns, type TestDnsService } from "./testdns/in
 import { createRA, type RA } from "./ra/index.js";
 import { createDb, createStorage, dbKind, migrate, type Storage } from "./sa/index.js";
 import { ensureServerTls } from "./tls.js";
-import { createResolver, createVA } from "./va/index.js";
+import { createVA, createVAInWorker, type ValidationAuthority } from "./va/index.js";
 import type { Resolver } from "./va/types.js";
 import { createLinker, wfePlugin } from "./wfe/index.js";
 
@@ -89,12 +89,11 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   const v = config.validation;
   // with the test DNS server on and no resolver configured, validation sees what clients publish there
   const dnsServer = v.dnsResolver ?? (config.testdns.enabled ? loopbackAddress(config.testdns.listen) : undefined);
-  const resolver = opts.resolver ?? createResolver({ server: dnsServer, timeoutMs: v.timeout * 1000 });
-  const va = createVA({
-    resolver,
-    config: { httpPort: v.http01Port, tlsAlpnPort: v.tlsAlpn01Port, timeoutMs: v.timeout * 1000, denyCidrs: v.denyCidrs, denyPrivate: v.denyPrivate },
-    log,
-  });
+  const vaConfig = { httpPort: v.http01Port, tlsAlpnPort: v.tlsAlpn01Port, timeoutMs: v.timeout * 1000, denyCidrs: v.denyCidrs, denyPrivate: v.denyPrivate };
+  // validations run in a worker thread (src/va/remote.ts), unless a caller hands in its own resolver object
+  const va: ValidationAuthority & { close?(): Promise<void> } = opts.resolver
+    ? createVA({ resolver: opts.resolver, config: vaConfig, log })
+    : createVAInWorker({ resolver: { server: dnsServer, timeoutMs: v.timeout * 1000 }, config: vaConfig, log });
   const { metrics, registry } = createMetrics({ queueDepth: () => sa.countChallengeJobs() });
   const a = config.acme;
   const ca = createCA({ issuer, clock, config: { certificateLifetime: a.certificateLifetime, maxCertificateLifetime: a.maxCertificateLifetime } });
@@ -195,6 +194,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       await app.close(); // stops accepting, finishes in-flight requests
       await admin?.close();
       await ra.stopBackground(10_000);
+      await va.close?.();
       await testDns?.close(); // after the validations it may be answering
       await db.close();
       await issuer.close?.();

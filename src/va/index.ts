@@ -13,6 +13,7 @@ export * from "./types.js";
 export type { VAConfig } from "./context.js";
 export { keyAuthorizationDigest } from "./context.js";
 export { createResolver, DnsError, type ResolverOptions } from "./dns.js";
+export { createVAInWorker } from "./remote.js";
 export { createAddressPolicy, reverseDnsName, type AddressPolicy } from "./addresses.js";
 export { acmeIdentifierValue, ACME_TLS_ALPN, ID_PE_ACME_IDENTIFIER } from "./tlsalpn01.js";
 
