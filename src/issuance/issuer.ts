@@ -6,10 +6,11 @@ import * as x509 from "@peculiar/x509";
 import { parseCsr, type ParsedCsr } from "../core/csr.js";
 import { keyInfoFromSpki } from "../core/keys.js";
 import type { Identifier } from "../core/types.js";
-import { loadPrivateKey, signerFor, x509Crypto, type Signer } from "./keys.js";
+import { loadPrivateKey } from "./keys.js";
 import { toPem } from "./pem.js";
 import { checkPki, pkiPaths } from "./pki.js";
-import { commonNameOf, keyIdOf, leafExtensions } from "./profiles.js";
+import { leafSignerFor, leafTbs, signTbs, type LeafSigner } from "./leaf-der.js";
+import { commonNameOf, keyIdOf } from "./profiles.js";
 import { serialProblem } from "./serial.js";
 
 export interface LeafRequest {
@@ -65,7 +66,6 @@ export async function loadIssuerWithKey(opts: { dir: string; passphrase?: string
 
 /** Builds an Issuer from already validated parts. */
 export async function createIssuer(rootDer: Uint8Array, intermediateDer: Uint8Array, key: KeyObject): Promise<Issuer> {
-  const signer = await signerFor(key, "intermediate key");
   const root = new x509.X509Certificate(rootDer);
   const intermediate = new x509.X509Certificate(intermediateDer);
   return new PkiIssuer({
@@ -74,7 +74,7 @@ export async function createIssuer(rootDer: Uint8Array, intermediateDer: Uint8Ar
     root,
     intermediate,
     nodeIntermediate: new NodeCert(intermediateDer),
-    signer,
+    leafSigner: leafSignerFor(key),
     authorityKeyId: await keyIdOf(intermediate),
   });
 }
@@ -85,7 +85,7 @@ interface IssuerParts {
   root: x509.X509Certificate;
   intermediate: x509.X509Certificate;
   nodeIntermediate: NodeCert;
-  signer: Signer;
+  leafSigner: LeafSigner;
   authorityKeyId: string;
 }
 
@@ -101,7 +101,8 @@ class PkiIssuer implements Issuer {
   readonly #parts: IssuerParts;
   // The exact DER of the intermediate's subject, reused as every leaf's issuer name: name chaining
   // compares bytes in strict clients, so it must not be re-encoded from text.
-  readonly #issuerName: x509.Name;
+  readonly #issuerNameDer: Uint8Array;
+  readonly #authorityKeyId: Uint8Array;
 
   constructor(parts: IssuerParts) {
     this.#parts = parts;
@@ -113,35 +114,30 @@ class PkiIssuer implements Issuer {
     this.rootSubjectCN = commonNameOf(parts.root.subjectName);
     this.intermediateSubjectCN = commonNameOf(parts.intermediate.subjectName);
     this.intermediateNotAfter = parts.intermediate.notAfter;
-    this.#issuerName = new x509.Name(parts.intermediate.subjectName.toArrayBuffer());
+    this.#issuerNameDer = new Uint8Array(parts.intermediate.subjectName.toArrayBuffer());
+    this.#authorityKeyId = Buffer.from(parts.authorityKeyId, "hex");
   }
 
   async issue(req: LeafRequest): Promise<Uint8Array> {
     this.#checkRequest(req);
     const key = keyInfoFromSpki(req.spki);
     if (key.type === "unknown") throw new Error(`cannot issue for an unsupported public key (${key.algorithm})`);
-    const extensions = await leafExtensions({
-      spki: req.spki,
-      identifiers: req.identifiers,
-      hasSubject: req.commonName !== undefined,
-      rsaKey: key.type === "rsa",
-      authorityKeyId: this.#parts.authorityKeyId,
-    });
-    const cert = await x509.X509CertificateGenerator.create(
+    // encoded directly (leaf-der.ts: the library's exact bytes, checked by the unit tests), signed with node:crypto
+    const tbs = leafTbs(
       {
-        serialNumber: req.serial,
-        ...(req.commonName !== undefined ? { subject: [{ CN: [req.commonName] }] } : {}),
-        issuer: this.#issuerName,
+        serial: req.serial,
+        issuerName: this.#issuerNameDer,
+        authorityKeyId: this.#authorityKeyId,
         notBefore: req.notBefore,
         notAfter: req.notAfter,
-        publicKey: req.spki,
-        signingKey: this.#parts.signer.key,
-        signingAlgorithm: this.#parts.signer.algorithm,
-        extensions,
+        commonName: req.commonName,
+        spki: req.spki,
+        identifiers: req.identifiers,
+        rsaKey: key.type === "rsa",
       },
-      x509Crypto,
+      this.#parts.leafSigner,
     );
-    const der = new Uint8Array(cert.rawData);
+    const der = new Uint8Array(signTbs(tbs, this.#parts.leafSigner));
     this.#checkSigned(der, req.serial);
     return der;
   }

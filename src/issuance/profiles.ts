@@ -1,10 +1,11 @@
 // Certificate profiles: the extensions of the root, the intermediate and subscriber leaves, in
-// Let's Encrypt's shape and order. The SAN is encoded here by hand so IP addresses are exactly the bytes
-// we validated (the library's IPv6 text parser is lenient).
+// Let's Encrypt's shape and order. The SAN is encoded by hand (leaf-der.ts) so IP addresses are exactly
+// the bytes we validated (the library's IPv6 text parser is lenient). Subscriber leaves on the hot path
+// are built by leaf-der.ts; leafExtensions is its reference (test/unit/leaf-der.test.ts).
 import * as x509 from "@peculiar/x509";
-import { ipToBytes } from "../core/csr.js";
 import type { Identifier } from "../core/types.js";
 import { x509Crypto } from "./keys.js";
+import { sanValue } from "./leaf-der.js";
 
 const { KeyUsageFlags: KU, ExtendedKeyUsage: EKU } = x509;
 const SERVER_AND_CLIENT = [EKU.serverAuth, EKU.clientAuth];
@@ -57,45 +58,7 @@ export async function keyIdOf(cert: x509.X509Certificate): Promise<string> {
 }
 
 export function sanExtension(identifiers: Identifier[], critical: boolean): x509.Extension {
-  if (identifiers.length === 0) throw new Error("a certificate needs at least one identifier");
-  const seen = new Set<string>();
-  const names: Uint8Array[] = [];
-  for (const id of identifiers) {
-    const encoded = generalName(id);
-    const key = Buffer.from(encoded).toString("hex");
-    if (!seen.has(key)) names.push(encoded);
-    seen.add(key);
-  }
-  return new x509.Extension("2.5.29.17", critical, tlv(0x30, concat(names)));
-}
-
-function generalName(id: Identifier): Uint8Array {
-  if (id.type === "ip") {
-    const bytes = ipToBytes(id.value);
-    if (!bytes) throw new Error(`"${id.value}" is not an IP address`);
-    return tlv(0x87, bytes); // [7] iPAddress
-  }
-  if (id.type === "dns") {
-    const name = id.value.toLowerCase();
-    // IA5String: internationalised names must arrive as A-labels ("xn--…").
-    if (!/^[\x21-\x7e]+$/.test(name)) throw new Error(`"${id.value}" is not an ASCII DNS name`);
-    return tlv(0x82, new TextEncoder().encode(name)); // [2] dNSName
-  }
-  throw new Error(`unsupported identifier type ${String((id as { type: unknown }).type)}`);
-}
-
-function tlv(tag: number, body: Uint8Array): Uint8Array {
-  const len = body.length;
-  let header: number[];
-  if (len < 0x80) header = [tag, len];
-  else if (len < 0x100) header = [tag, 0x81, len];
-  else if (len < 0x10000) header = [tag, 0x82, len >> 8, len & 0xff];
-  else header = [tag, 0x83, len >> 16, (len >> 8) & 0xff, len & 0xff];
-  return concat([new Uint8Array(header), body]);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  return new Uint8Array(Buffer.concat(parts));
+  return new x509.Extension("2.5.29.17", critical, sanValue(identifiers));
 }
 
 /**
