@@ -28,6 +28,7 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
   let stopped = true;
   let scanning = false;
   let rescan = false;
+  let pending = true; // due jobs may be waiting that nobody has claimed
 
   /** Runs a job this worker has claimed (see scan). */
   async function runJob(id: string): Promise<void> {
@@ -90,12 +91,14 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
         const now = clock.now();
         // the VA bounds each attempt by `timeout`; the claim outlives it by a margin, then another worker may retry
         const due = await sa.claimDueChallengeJobs(now, addSeconds(now, timeout + 5), free);
+        // fewer than asked for: nothing else is due now; a wake or the timer says when that changes
+        pending = due.length >= free;
         for (const id of due) {
           const job = runJob(id)
             .catch((err) => log.error({ err, challengeId: id }, "validation job failed"))
             .finally(() => {
               inFlight.delete(job);
-              if (!stopped) void scan();
+              if (!stopped && pending) void scan(); // a slot is free and jobs may be waiting for one
             });
           inFlight.add(job);
         }
@@ -107,13 +110,19 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
     }
   }
 
+  const scanNow = () => {
+    pending = true;
+    void scan();
+  };
+
   return {
-    wake: () => void scan(),
+    wake: scanNow,
     start() {
       stopped = false;
-      timer = setInterval(() => void scan(), pollMs);
+      // also how retries (runAfter in the future) and other instances' jobs are found
+      timer = setInterval(scanNow, pollMs);
       timer.unref();
-      void scan();
+      scanNow();
     },
     async stop(timeoutMs) {
       stopped = true;

@@ -65,6 +65,7 @@ export async function createDb(url: string): Promise<Database> {
   await prisma.$executeRawUnsafe("PRAGMA busy_timeout = 5000");
   await prisma.$executeRawUnsafe("PRAGMA foreign_keys = ON");
   await prisma.$executeRawUnsafe("PRAGMA cache_size = -32768"); // 32 MiB of pages (default 2 MiB)
+  await prisma.$executeRawUnsafe("PRAGMA wal_autocheckpoint = 10000");
   if (!connection) throw new Error("the SQLite adapter did not expose its connection");
   return { prisma, sql: sqliteSql(connection, acquire), kind: "sqlite", close: () => prisma.$disconnect() };
 }
