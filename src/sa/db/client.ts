@@ -65,7 +65,8 @@ export async function createDb(url: string): Promise<Database> {
   await prisma.$executeRawUnsafe("PRAGMA busy_timeout = 5000");
   await prisma.$executeRawUnsafe("PRAGMA foreign_keys = ON");
   await prisma.$executeRawUnsafe("PRAGMA cache_size = -32768"); // 32 MiB of pages (default 2 MiB)
-  await prisma.$executeRawUnsafe("PRAGMA wal_autocheckpoint = 10000");
+  // wal_autocheckpoint stays at SQLite's 1,000 pages: 10,000 saved ~50 µs per commit but each checkpoint then
+  // stalled the (synchronous) request thread for ~100 ms (docs/performance.md)
   if (!connection) throw new Error("the SQLite adapter did not expose its connection");
   return { prisma, sql: sqliteSql(connection, acquire), kind: "sqlite", close: () => prisma.$disconnect() };
 }
