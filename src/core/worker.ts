@@ -43,7 +43,8 @@ export function workerChannel<Req, Res extends WorkerReply>(
 
   function start(): Running {
     // execArgv: [] — the process's own flags (--import hooks, --cpu-prof, …) are not the worker's business
-    const worker = new Worker(entry, { workerData, execArgv: [], name: opts.name });
+    // a small young generation: these threads keep little alive, and each isolate's new space counts in RSS
+    const worker = new Worker(entry, { workerData, execArgv: [], name: opts.name, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     worker.unref();
     const r: Running = { worker, pending: new Map() };
     const fail = (err: Error) => {
