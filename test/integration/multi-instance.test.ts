@@ -104,28 +104,38 @@ describe("several instances on one PostgreSQL database", () => {
     expect(certPem).toMatch(/BEGIN CERTIFICATE/);
   });
 
-  it("each instance caches accounts, yet a deactivation or key change at one is seen by the other at once", async () => {
+  it("each instance caches accounts, yet a deactivation or key change through one is seen by the other", async () => {
     const client = await TestAcme.create(`${base}/directory`, { ca: a.rootPem });
     await client.newAccount();
     const keyBefore = client.key;
     // both instances have read (and cached) the account
     expect((await postTo(a, client, client.kid!, "", await nonceFrom(a))).status).toBe(200);
     expect((await postTo(b, client, client.kid!, "", await nonceFrom(b))).status).toBe(200);
-    // key rollover through A: B refuses the old key and accepts the new one on the next request
+    // The writer answers after its own notification came back; the other instance's copy is dropped when
+    // the same notification reaches it, normally before the next request but not by contract: allow 2 s
+    // (docs/rfc-notes.md). Without the notification the stale copy would be served for ever.
+    const settled = async (inst: AnvilProcess, who: TestAcme, payload: unknown, want: number) => {
+      let r = await postTo(inst, who, client.kid!, payload, await nonceFrom(inst));
+      for (const deadline = Date.now() + 2000; r.status !== want && Date.now() < deadline; ) {
+        await new Promise((res) => setTimeout(res, 20));
+        r = await postTo(inst, who, client.kid!, payload, await nonceFrom(inst));
+      }
+      return r;
+    };
+    // key rollover (through the balancer): both accept the new key and refuse the old one
     const rolled = await client.keyChange(await generateAccountKey("ES256"));
     expect(rolled.status).toBe(200);
-    for (const inst of [b, a]) expect((await postTo(inst, client, client.kid!, "", await nonceFrom(inst))).status).toBe(200);
+    for (const inst of [b, a]) expect((await settled(inst, client, "", 200)).status).toBe(200);
     const old = { key: keyBefore, kid: client.kid } as TestAcme;
     for (const inst of [b, a]) {
       // the kid names an account whose key is now the new one: the old key's signature does not verify
-      const r = await postTo(inst, old, client.kid!, "", await nonceFrom(inst));
+      const r = await settled(inst, old, "", 400);
       expect(r.status).toBe(400);
       expect(r.body.type).toBe("urn:ietf:params:acme:error:malformed");
     }
-    // deactivation through A: B refuses the account on the very next request
-    const n = await nonceFrom(a);
-    expect((await postTo(a, client, client.kid!, { status: "deactivated" }, n)).status).toBe(200);
-    const atB = await postTo(b, client, client.kid!, "", await nonceFrom(b));
+    // deactivation through A: B refuses the account too
+    expect((await postTo(a, client, client.kid!, { status: "deactivated" }, await nonceFrom(a))).status).toBe(200);
+    const atB = await settled(b, client, "", 403);
     expect(atB.status).toBe(403);
     expect(atB.body.type).toBe("urn:ietf:params:acme:error:unauthorized");
   });

@@ -16,9 +16,9 @@ export interface ChangeFeed {
   onChange(fn: (id: string | undefined) => void): void;
   /**
    * Resolves when the notification for `id` comes back to this instance (or after `timeoutMs`). The
-   * writer waits for its own echo before answering: PostgreSQL hands a notification to every listening
-   * session at once, so by then the other instances have it too, and a request sent after the answer
-   * finds their caches already cleared.
+   * writer waits for its own echo before answering: PostgreSQL signals every listening session at the
+   * same commit, so the other instances normally have it by then too (each session's backend forwards it
+   * on its own schedule: milliseconds under load, not a guarantee).
    */
   echo(id: string, timeoutMs: number): Promise<void>;
   close(): Promise<void>;
