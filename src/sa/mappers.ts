@@ -74,5 +74,3 @@ export function toCertificate(r: rows.Certificate): Certificate {
 }
 
 export const json = (v: unknown): Json => v as Json;
-/** Prisma's Bytes input wants a Uint8Array over a plain ArrayBuffer. */
-export const bytes = (v: Uint8Array): Uint8Array<ArrayBuffer> => (v.buffer instanceof ArrayBuffer ? (v as Uint8Array<ArrayBuffer>) : new Uint8Array(v));

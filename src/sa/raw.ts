@@ -31,7 +31,7 @@ const bytes = (v: unknown): Uint8Array<ArrayBuffer> => {
   return new Uint8Array(b.buffer as ArrayBuffer, b.byteOffset, b.byteLength);
 };
 /** `?, ?, ?` for an IN list */
-export const marks = (n: number): string => Array.from({ length: n }, () => "?").join(", ");
+const marks = (n: number): string => Array.from({ length: n }, () => "?").join(", ");
 
 function toRows(raw: Raw[]): (rows.Authorization & { challenges: rows.Challenge[] }) | undefined {
   const first = raw[0];

@@ -32,11 +32,14 @@ export interface Sql extends SqlRunner {
 /** Exactly the text @prisma/adapter-better-sqlite3 stores for a DateTime (timestampFormat iso8601). */
 export const sqliteDate = (d: Date): string => d.toISOString().replace("Z", "+00:00");
 
+/** Bytes as both drivers take them, without a copy. */
+const toBuffer = (v: Uint8Array): Buffer => (Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+
 function sqliteParam(v: Param): string | number | Buffer | null {
   if (v === undefined || v === null) return null;
   if (v instanceof Date) return sqliteDate(v);
   if (typeof v === "boolean") return v ? 1 : 0;
-  if (v instanceof Uint8Array) return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (v instanceof Uint8Array) return toBuffer(v);
   return v;
 }
 
@@ -96,7 +99,7 @@ function pgParam(v: Param): string | number | boolean | Buffer | null {
   if (v === undefined || v === null) return null;
   // PostgreSQL ignores a zone written into a `timestamp` literal: the UTC wall-clock time is stored
   if (v instanceof Date) return v.toISOString();
-  if (v instanceof Uint8Array) return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (v instanceof Uint8Array) return toBuffer(v);
   return v;
 }
 
