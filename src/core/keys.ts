@@ -149,8 +149,24 @@ function unknownSpki(spki: Uint8Array): KeyInfo {
   }
 }
 
-/** DER SPKI of a public JWK; throws AcmeError badPublicKey when the JWK is not a usable public key. */
+// Accounts are cached objects, so finalize (which compares the CSR's key with the account's) converts
+// each account key once, not once per order.
+const spkiOfJwk = new WeakMap<JsonWebKeyLike, Uint8Array>();
+
+/**
+ * DER SPKI of a public JWK; throws AcmeError badPublicKey when the JWK is not a usable public key.
+ * Remembered per JWK object: treat the result as read-only, and the JWK as immutable.
+ */
 export function spkiFromJwk(jwk: JsonWebKeyLike): Uint8Array {
+  let spki = spkiOfJwk.get(jwk);
+  if (spki === undefined) {
+    spki = spkiFromJwkUncached(jwk);
+    spkiOfJwk.set(jwk, spki);
+  }
+  return spki;
+}
+
+function spkiFromJwkUncached(jwk: JsonWebKeyLike): Uint8Array {
   let key: KeyObject;
   try {
     key = createPublicKey({ key: jwk as JsonWebKey, format: "jwk" });

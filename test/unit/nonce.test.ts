@@ -37,6 +37,28 @@ describe("nonces redeemed in memory (the only instance)", () => {
     expect(await s.redeem(n)).toBe(false); // expired
   });
 
+  it("is 32 bytes, base64url, and shows nothing of its sequence; the MAC covers every byte; one encoding only", async () => {
+    const s = createNonceService({ key, store: refusingStore, lifetimeSeconds: 60, local: {} });
+    const [a, b] = [s.issue(), s.issue()];
+    expect(a).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // consecutive counters, yet the sealed halves share no 4-byte run at the same offset
+    const [ra, rb] = [Buffer.from(a, "base64url"), Buffer.from(b, "base64url")];
+    for (let i = 0; i + 4 <= 16; i += 4) expect(ra.subarray(i, i + 4).equals(rb.subarray(i, i + 4))).toBe(false);
+    for (const at of [0, 15, 16, 31]) {
+      const bad = Buffer.from(ra);
+      bad[at]! ^= 1;
+      expect(await s.redeem(bad.toString("base64url"))).toBe(false);
+    }
+    // the last character carries 4 bits of data and 2 spare ones: another spelling of the same bytes is refused
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const last = alphabet.indexOf(a[42]!);
+    const other = a.slice(0, 42) + alphabet[last ^ 1];
+    expect(Buffer.from(other, "base64url").equals(ra)).toBe(true);
+    expect(await s.redeem(other)).toBe(false);
+    expect(await s.redeem(a + "A")).toBe(false);
+    expect(await s.redeem(a)).toBe(true);
+  });
+
   it("bounds its memory: past the limit the oldest half is forgotten and older nonces are refused as too old", async () => {
     const s = createNonceService({ key, store: refusingStore, lifetimeSeconds: 3600, local: { maxRedeemed: 10 } });
     const old = s.issue(); // issued first, used last
