@@ -6,6 +6,7 @@ import { createMetrics, startAdminServer } from "./admin/index.js";
 import { createCA } from "./ca/index.js";
 import { derived, splitHostPort, type Config } from "./config/index.js";
 import { systemClock, type Clock } from "./core/clock.js";
+import { createIdleTrim, IDLE_MS } from "./core/idle.js";
 import { initPki, loadIssuer, type Issuer, type KeySpec } from "./issuance/index.js";
 import { createLogger, type Logger } from "./log/index.js";
 import { createNonceService } from "./nonce/index.js";
@@ -129,8 +130,11 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
   }) as unknown as FastifyInstance;
 
+  // after a burst, the request thread's heap goes back to the system once requests stop for a while
+  const idle = createIdleTrim(IDLE_MS);
   // one line per request, and its metrics
   app.addHook("onResponse", async (req, reply) => {
+    idle.touch();
     const route = req.routeOptions.url ?? "unmatched";
     req.log.info({ method: req.method, url: req.url, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime), account: req.accountId }, "request");
     metrics.request(route, req.method, reply.statusCode, reply.elapsedTime / 1000);
@@ -191,6 +195,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     async close() {
       if (renewTimer) clearInterval(renewTimer);
       if (pruneTimer) clearInterval(pruneTimer);
+      idle.stop();
       await app.close(); // stops accepting, finishes in-flight requests
       await admin?.close();
       await ra.stopBackground(10_000);

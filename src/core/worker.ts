@@ -1,9 +1,12 @@
 // A request/response channel to a worker thread, for CPU work moved off the request thread (signing,
 // CSR parsing, validation). Requests carry an id; a worker that dies fails its pending requests and is
-// replaced on the next one; the worker never keeps the process alive; close() terminates it.
+// replaced on the next one; the worker never keeps the process alive; close() terminates it. A worker
+// with nothing to do for `idleMs` is stopped, and started again by the next request: its V8 heap and
+// buffers (20–40 MB each) go back to the system after a burst instead of staying for good.
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import { IDLE_MS } from "./idle.js";
 
 export interface WorkerReply {
   id: number;
@@ -31,7 +34,7 @@ export function workerEntry(base: string, file: string): URL {
 export function workerChannel<Req, Res extends WorkerReply>(
   entry: URL,
   workerData: unknown,
-  opts: { name: string; onMessage?: (m: unknown) => boolean },
+  opts: { name: string; onMessage?: (m: unknown) => boolean; idleMs?: number },
 ): WorkerChannel<Req, Res> {
   interface Running {
     worker: Worker;
@@ -40,6 +43,19 @@ export function workerChannel<Req, Res extends WorkerReply>(
   let running: Running | undefined;
   let nextId = 1;
   let closed = false;
+  const idleMs = opts.idleMs ?? IDLE_MS; // restarting a worker takes ~0.1–0.3 s
+  let idleTimer: NodeJS.Timeout | undefined;
+  const stopIfIdle = () => {
+    const r = running;
+    if (!r || r.pending.size > 0) return;
+    running = undefined;
+    void r.worker.terminate();
+  };
+  // (re)armed whenever the last pending request is answered; an ask in between finds pending non-empty
+  const armIdle = () => {
+    if (idleTimer) idleTimer.refresh();
+    else (idleTimer = setTimeout(stopIfIdle, idleMs)).unref();
+  };
 
   function start(): Running {
     // execArgv: [] — the process's own flags (--import hooks, --cpu-prof, …) are not the worker's business
@@ -58,6 +74,7 @@ export function workerChannel<Req, Res extends WorkerReply>(
       const p = r.pending.get(m.id);
       if (!p) return;
       r.pending.delete(m.id);
+      if (r.pending.size === 0) armIdle();
       p.resolve(m);
     });
     worker.on("error", (err) => fail(err));
@@ -76,6 +93,7 @@ export function workerChannel<Req, Res extends WorkerReply>(
     },
     async close() {
       closed = true;
+      clearTimeout(idleTimer);
       const r = running;
       running = undefined;
       await r?.worker.terminate();
