@@ -1,7 +1,9 @@
 // One DNS exchange with one server: UDP first, TCP when the answer is truncated (RFC 1035 §4.2,
-// RFC 7766). dns2 encodes and decodes the messages; the transport is ours because dns2's clients have
+// RFC 7766). dns2 decodes the replies; the transport is ours because dns2's clients have
 // no timeout, never close a socket whose answer does not come, take IDs from 10,000 values and throw
-// an uncaught exception on a mismatched reply, which a validation authority cannot afford.
+// an uncaught exception on a mismatched reply, which a validation authority cannot afford. The query
+// (a header and one question) is written here too: dns2's bit-by-bit writer cost 70 µs per query, a
+// quarter of a validation's CPU.
 import { randomInt } from "node:crypto";
 import dgram from "node:dgram";
 import net from "node:net";
@@ -47,12 +49,27 @@ export function parseServer(text: string): DnsServer {
   return { host, port, label };
 }
 
-function buildQuery(name: string, type: QueryType): { id: number; wire: Buffer } {
-  const query = new Packet();
-  query.header.id = randomInt(0, 0x10000);
-  query.header.rd = 1;
-  query.questions.push({ name, type: Packet.TYPE[type], class: Packet.CLASS.IN });
-  return { id: query.header.id, wire: query.toBuffer() };
+/** The wire form of a recursive query for one name and type (RFC 1035 §4.1); throws for a name DNS cannot carry. */
+export function buildQuery(name: string, type: QueryType, id: number = randomInt(0, 0x10000)): { id: number; wire: Buffer } {
+  const labels = name.replace(/\.$/, "").split(".");
+  const qname = Buffer.alloc(name.length + 2);
+  let at = 0;
+  for (const label of labels) {
+    const len = Buffer.byteLength(label);
+    if (len === 0 || len > 63 || len !== label.length) throw new Error(`"${name}" is not a DNS name a query can carry`);
+    qname[at++] = len;
+    at += qname.write(label, at, "latin1");
+  }
+  qname[at++] = 0;
+  if (at > 255) throw new Error(`"${name}" is longer than 255 octets`);
+  const wire = Buffer.alloc(12 + at + 4);
+  wire.writeUInt16BE(id, 0);
+  wire.writeUInt16BE(0x0100, 2); // QR=0, OPCODE=QUERY, RD=1
+  wire.writeUInt16BE(1, 4); // QDCOUNT; AN, NS and AR counts stay 0
+  qname.copy(wire, 12, 0, at);
+  wire.writeUInt16BE(Packet.TYPE[type], 12 + at);
+  wire.writeUInt16BE(Packet.CLASS.IN, 14 + at);
+  return { id, wire };
 }
 
 const sameName = (a: string, b: string) => a.replace(/\.$/, "").toLowerCase() === b.replace(/\.$/, "").toLowerCase();

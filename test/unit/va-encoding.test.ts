@@ -1,10 +1,11 @@
 // Encodings the validators compare against: the dns-01 TXT value, the tls-alpn-01 acmeIdentifier
-// extension value, and the DNS message safety walk in front of dns2's parser.
+// extension value, the DNS queries the VA sends, and the DNS message safety walk in front of dns2's parser.
 import { createHash } from "node:crypto";
+import dns2 from "dns2";
 import { describe, expect, it } from "vitest";
 import { acmeIdentifierValue, keyAuthorizationDigest } from "../../src/va/index.js";
 import { repairIPv6 } from "../../src/va/dns.js";
-import { namesAreSafe, parseServer } from "../../src/va/dnsquery.js";
+import { buildQuery, namesAreSafe, parseServer } from "../../src/va/dnsquery.js";
 
 // RFC 8555 §8.3's example key authorization (token "LoqXc…", thumbprint "9jg46…"); its dns-01 value is
 // the one Boulder's va tests serve for good-dns01.com (mocks.go: base64(sha256(token + "." + thumbprint))).
@@ -31,6 +32,40 @@ describe("acmeIdentifierValue (RFC 8737 §3)", () => {
     expect(value[1]).toBe(0x20);
     // the same digest the dns-01 value encodes, so both vectors agree
     expect(value.subarray(2).toString("base64url")).toBe(BOULDER_TXT);
+  });
+});
+
+describe("DNS queries (RFC 1035 §4.1)", () => {
+  const { Packet } = dns2;
+  it.each([
+    ["x1.bench.test", "A"],
+    ["x1.bench.test.", "AAAA"],
+    ["_acme-challenge.www.example.test", "TXT"],
+    ["example.test", "CAA"],
+    ["xn--bcher-kva.example", "CNAME"],
+    [`${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}`, "A"],
+  ] as const)("%s %s: the bytes dns2 writes for the same recursive query, and dns2 reads it back", (name, type) => {
+    const { id, wire } = buildQuery(name, type, 0xbeef);
+    expect(id).toBe(0xbeef);
+    const reference = new Packet();
+    reference.header.id = 0xbeef;
+    reference.header.rd = 1;
+    reference.questions.push({ name: name.replace(/\.$/, ""), type: Packet.TYPE[type], class: Packet.CLASS.IN });
+    expect(wire.toString("hex")).toBe(reference.toBuffer().toString("hex"));
+    const parsed = Packet.parse(wire);
+    expect(parsed.header).toMatchObject({ id: 0xbeef, qr: 0, rd: 1, opcode: 0 });
+    expect(parsed.questions).toEqual([{ name: name.replace(/\.$/, ""), type: Packet.TYPE[type], class: Packet.CLASS.IN }]);
+  });
+
+  it("refuses names a query cannot carry: an empty or 64-octet label, over 255 octets, non-ASCII", () => {
+    for (const name of ["", "a..test", `${"a".repeat(64)}.test`, `${"abcdefghi.".repeat(26)}test`, "bücher.test"]) {
+      expect(() => buildQuery(name, "A"), name).toThrow();
+    }
+  });
+
+  it("takes a random id per query", () => {
+    const ids = new Set(Array.from({ length: 64 }, () => buildQuery("a.test", "A").id));
+    expect(ids.size).toBeGreaterThan(60);
   });
 });
 
