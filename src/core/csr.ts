@@ -12,6 +12,7 @@ import {
   keyInfoFromKeyObject,
   keyInfoFromSpki,
   publicKeyFromSpki,
+  rememberKeyInfo,
   derReadWhole,
   type DerTlv,
   type KeyInfo,
@@ -89,6 +90,7 @@ export async function parseCsr(der: Uint8Array): Promise<ParsedCsr> {
     keyObject = undefined; // an unreadable key: reported via key.type "unknown", and the signature cannot be valid
   }
   const key = keyObject ? keyInfoFromKeyObject(keyObject) : keyInfoFromSpki(parts.spki);
+  if (keyObject) rememberKeyInfo(parts.spki, key); // issuing for this CSR asks again (issuance/issuer.ts)
   const signatureValid =
     keyObject !== undefined && key.type === alg.keyType && checkSignature(alg, parts, keyObject);
   return {

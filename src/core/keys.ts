@@ -120,13 +120,31 @@ export function keyInfoFromKeyObject(key: KeyObject): KeyInfo {
   }
 }
 
+// OpenSSL 3 takes ~0.2 ms to decode a public key, and a certificate's key is looked at twice in the same
+// thread (the CSR is parsed, then the leaf issued for it), so the last few answers are remembered by the
+// exact SPKI bytes.
+const RECENT_KEYS = 1024;
+const recentKeyInfo = new Map<string, KeyInfo>();
+
+/** Remembers what `spki` was found to be (parseCsr, which decodes the key anyway to check the signature). */
+export function rememberKeyInfo(spki: Uint8Array, info: KeyInfo): void {
+  const id = Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength).toString("latin1");
+  if (recentKeyInfo.size >= RECENT_KEYS) recentKeyInfo.delete(recentKeyInfo.keys().next().value!);
+  recentKeyInfo.set(id, info);
+}
+
 /** Parses a DER SubjectPublicKeyInfo. Never throws: a key nobody can read is { type: "unknown" }. */
 export function keyInfoFromSpki(spki: Uint8Array): KeyInfo {
+  const known = recentKeyInfo.get(Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength).toString("latin1"));
+  if (known) return known;
+  let info: KeyInfo;
   try {
-    return keyInfoFromKeyObject(publicKeyFromSpki(spki));
+    info = keyInfoFromKeyObject(publicKeyFromSpki(spki));
   } catch {
-    return unknownSpki(spki);
+    info = unknownSpki(spki);
   }
+  rememberKeyInfo(spki, info);
+  return info;
 }
 
 export function publicKeyFromSpki(spki: Uint8Array): KeyObject {

@@ -135,3 +135,23 @@ describe("keys from JWKs and SPKIs that are not keys", () => {
     expect(Buffer.from(spkiFromJwk(jwkOf(key)))).toEqual(Buffer.from(spkiOf(key)));
   });
 });
+
+describe("key facts remembered by SPKI bytes (a CSR's key is looked at again when its leaf is issued)", () => {
+  it("the same answers, for each key's own bytes, from a view into a larger buffer too, past the memory's bound", () => {
+    const keys = [ec("prime256v1"), ec("secp384r1"), rsa(2048)].map((g) => g());
+    const expected = keys.map((k) => keyInfoFromSpki(spkiOf(k)));
+    expect(expected.map((i) => i.type)).toEqual(["ec", "ec", "rsa"]);
+    for (let round = 0; round < 2; round++) {
+      keys.forEach((k, i) => {
+        const spki = spkiOf(k);
+        const padded = new Uint8Array(spki.length + 8);
+        padded.set(spki, 4);
+        expect(keyInfoFromSpki(spki)).toEqual(expected[i]);
+        expect(keyInfoFromSpki(padded.subarray(4, 4 + spki.length))).toEqual(expected[i]);
+      });
+      // push the three out of the bounded memory: answers are recomputed, not lost or mixed up
+      for (let n = 0; n < 1100; n++) keyInfoFromSpki(new Uint8Array([0x30, 0x03, 0x02, 0x01, n & 0x7f, n >> 7]));
+    }
+    expect(keyInfoFromSpki(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x00])).type).toBe("unknown");
+  });
+});
