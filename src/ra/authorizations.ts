@@ -5,8 +5,9 @@ import type { Account, Authorization, Challenge } from "../core/types.js";
 import { malformed, notFound, unauthorized } from "../errors/index.js";
 import type { RADeps } from "./deps.js";
 import { isObject } from "./payload.js";
+import type { Validator } from "./validator.js";
 
-export function authorizations(deps: RADeps, wakeValidator: () => void) {
+export function authorizations(deps: RADeps, validator: Pick<Validator, "wake" | "reserve">) {
   const { sa, clock } = deps;
 
   const withStatus = (a: Authorization): Authorization => ({ ...a, status: effectiveAuthzStatus(a, clock.now()) });
@@ -57,7 +58,7 @@ export function authorizations(deps: RADeps, wakeValidator: () => void) {
       if (current.challenge.status === "processing") {
         // RFC 8555 §8.2: a client that responds again asks for a retry now; attempts stay bounded by maxAttempts
         if (await sa.expediteChallenge(id, clock.now())) {
-          wakeValidator();
+          validator.wake();
           return { ...current, challenge: { ...current.challenge, nextAttempt: clock.now() } };
         }
         return current;
@@ -66,10 +67,19 @@ export function authorizations(deps: RADeps, wakeValidator: () => void) {
       if (current.authz.status !== "pending") {
         throw malformed(`the authorization is ${current.authz.status}; its challenges can no longer be answered`);
       }
-      if (await sa.startChallenge(id, current.authz.id, clock.now())) {
-        wakeValidator();
-        return { ...current, challenge: { ...current.challenge, status: "processing" } };
+      // a free validation slot here: the job starts claimed by this instance and runs at once
+      const slot = validator.reserve();
+      const started = await sa.startChallenge(id, current.authz.id, clock.now(), slot?.lockUntil).catch((err: unknown) => {
+        slot?.release();
+        throw err;
+      });
+      if (started) {
+        const challenge: Challenge = { ...current.challenge, status: "processing" };
+        if (slot) slot.run({ challenge: { ...challenge, attempts: challenge.attempts + 1 }, authz: current.authz });
+        else validator.wake();
+        return { ...current, challenge };
       }
+      slot?.release();
       return this.getChallenge(account, id); // lost a race: answer what happened instead
     },
   };

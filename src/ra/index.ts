@@ -23,7 +23,7 @@ export function createRA(deps: RADeps, opts: { validatorPollMs?: number; recover
   return {
     ...accounts(deps),
     ...orderOps,
-    ...authorizations(deps, () => validator.wake()),
+    ...authorizations(deps, validator),
     ...revocation(deps),
     finalize: (account: Account, orderId: string, payload: unknown) =>
       fin.finalize(account, orderId, payload, () => orderOps.getOrder(account, orderId)),

@@ -3,15 +3,30 @@
 // worker's claim expires and another worker (or the restarted process) resumes the job.
 import { addSeconds } from "../core/clock.js";
 import { keyAuthorization } from "../core/jwk.js";
-import type { ProblemData } from "../core/types.js";
+import type { Authorization, Challenge, ProblemData } from "../core/types.js";
 import { problemData } from "../errors/index.js";
 import { audit } from "../log/index.js";
 import type { RADeps } from "./deps.js";
 
 const TRANSIENT = new Set(["connection", "dns", "serverInternal"].map((t) => `urn:ietf:params:acme:error:${t}`));
 
+/** A validation slot held for a job the caller is about to start (see `reserve`). */
+export interface Reservation {
+  /** the claim's expiry, to store with the job as it starts (the claim counts the attempt) */
+  lockUntil: Date;
+  /** the job was started with this claim: run it here, with what the caller already read */
+  run(job: { challenge: Challenge; authz: Authorization }): void;
+  /** the job did not start (lost a race): give the slot back */
+  release(): void;
+}
+
 export interface Validator {
   wake(): void;
+  /**
+   * A free slot for a challenge being answered on this instance, or undefined (stopped, or all slots
+   * busy: then the job waits in storage for a scan). Saves the scan's claim and read per challenge.
+   */
+  reserve(): Reservation | undefined;
   start(): void;
   /** stops claiming; waits (bounded) for running validations */
   stop(timeoutMs: number): Promise<void>;
@@ -29,12 +44,18 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
   let scanning = false;
   let rescan = false;
   let pending = true; // due jobs may be waiting that nobody has claimed
+  let reserved = 0; // slots handed out by reserve() and not yet running or released
 
   /** Runs a job this worker has claimed (see scan). */
   async function runJob(id: string): Promise<void> {
     const found = await sa.getChallenge(id);
     if (!found || found.challenge.status !== "processing") return;
-    const { challenge, authz } = found;
+    await runClaimed(found);
+  }
+
+  /** Runs a claimed job whose challenge and authorization are in hand. */
+  async function runClaimed({ challenge, authz }: { challenge: Challenge; authz: Authorization }): Promise<void> {
+    const id = challenge.id;
     const account = await sa.getAccount(authz.accountId);
     if (!account) return;
     const started = Date.now();
@@ -86,28 +107,30 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
     try {
       do {
         rescan = false;
-        const free = concurrency - inFlight.size;
+        const free = concurrency - inFlight.size - reserved;
         if (stopped || free <= 0) break;
         const now = clock.now();
         // the VA bounds each attempt by `timeout`; the claim outlives it by a margin, then another worker may retry
         const due = await sa.claimDueChallengeJobs(now, addSeconds(now, timeout + 5), free);
         // fewer than asked for: nothing else is due now; a wake or the timer says when that changes
         pending = due.length >= free;
-        for (const id of due) {
-          const job = runJob(id)
-            .catch((err) => log.error({ err, challengeId: id }, "validation job failed"))
-            .finally(() => {
-              inFlight.delete(job);
-              if (!stopped && pending) void scan(); // a slot is free and jobs may be waiting for one
-            });
-          inFlight.add(job);
-        }
+        for (const id of due) track(id, runJob(id));
       } while (rescan);
     } catch (err) {
       log.warn({ err }, "validation queue scan failed");
     } finally {
       scanning = false;
     }
+  }
+
+  function track(id: string, run: Promise<void>): void {
+    const job = run
+      .catch((err) => log.error({ err, challengeId: id }, "validation job failed"))
+      .finally(() => {
+        inFlight.delete(job);
+        if (!stopped && pending) void scan(); // a slot is free and jobs may be waiting for one
+      });
+    inFlight.add(job);
   }
 
   const scanNow = () => {
@@ -117,6 +140,27 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
 
   return {
     wake: scanNow,
+    reserve() {
+      if (stopped || inFlight.size + reserved >= concurrency) return undefined;
+      reserved++;
+      let settled = false;
+      const settle = () => {
+        if (settled) throw new Error("a validation reservation is used once");
+        settled = true;
+        reserved--;
+      };
+      return {
+        lockUntil: addSeconds(clock.now(), timeout + 5), // as scan's claim: the VA's bound plus a margin
+        run(job) {
+          settle();
+          track(job.challenge.id, runClaimed(job));
+        },
+        release() {
+          settle();
+          if (pending) void scan();
+        },
+      };
+    },
     start() {
       stopped = false;
       // also how retries (runAfter in the future) and other instances' jobs are found

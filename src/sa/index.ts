@@ -272,14 +272,18 @@ export function createStorage(database: Database, clock: () => Date = () => new 
     getChallenge: (id: string) => challengeWithAuthz(sql, id),
 
     // ---- validation jobs: a challenge in "processing" is a durable job
-    /** pending → processing, only while its authorization is pending and unexpired. */
-    async startChallenge(challengeId: string, authzId: string, now: Date): Promise<boolean> {
+    /**
+     * pending → processing, only while its authorization is pending and unexpired. With `claimUntil`
+     * the job starts claimed by the caller (as claimDueChallengeJobs would, the attempt counted), so
+     * it validates at once without a claim; otherwise it waits, unclaimed, for a validator's scan.
+     */
+    async startChallenge(challengeId: string, authzId: string, now: Date, claimUntil?: Date): Promise<boolean> {
       // hot path, guarded in one statement (Prisma would wrap its updateMany in BEGIN/COMMIT)
       const count = await sql.run(
-        `UPDATE "Challenge" SET "status" = 'processing', "runAfter" = ?, "lockedUntil" = NULL
+        `UPDATE "Challenge" SET "status" = 'processing', "runAfter" = ?, "lockedUntil" = ?, "attempts" = "attempts" + ?
           WHERE "id" = ? AND "status" = 'pending' AND "authzId" = ?
           AND EXISTS (SELECT 1 FROM "Authorization" a WHERE a."id" = ? AND a."status" = 'pending' AND a."expires" > ?)`,
-        [now, challengeId, authzId, authzId, now],
+        [now, claimUntil ?? null, claimUntil ? 1 : 0, challengeId, authzId, authzId, now],
       );
       return count === 1;
     },
