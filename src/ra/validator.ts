@@ -45,6 +45,7 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
   let rescan = false;
   let pending = true; // due jobs may be waiting that nobody has claimed
   let reserved = 0; // slots handed out by reserve() and not yet running or released
+  let claiming = 0; // slots a scan is claiming jobs for right now (not yet in inFlight)
 
   /** Runs a job this worker has claimed (see scan). */
   async function runJob(id: string): Promise<void> {
@@ -110,8 +111,11 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
         const free = concurrency - inFlight.size - reserved;
         if (stopped || free <= 0) break;
         const now = clock.now();
+        claiming = free; // reserve() must not hand out these slots while the claim is on its way
         // the VA bounds each attempt by `timeout`; the claim outlives it by a margin, then another worker may retry
-        const due = await sa.claimDueChallengeJobs(now, addSeconds(now, timeout + 5), free);
+        const due = await sa.claimDueChallengeJobs(now, addSeconds(now, timeout + 5), free).finally(() => {
+          claiming = 0;
+        });
         // fewer than asked for: nothing else is due now; a wake or the timer says when that changes
         pending = due.length >= free;
         for (const id of due) track(id, runJob(id));
@@ -141,7 +145,7 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
   return {
     wake: scanNow,
     reserve() {
-      if (stopped || inFlight.size + reserved >= concurrency) return undefined;
+      if (stopped || inFlight.size + reserved + claiming >= concurrency) return undefined;
       reserved++;
       let settled = false;
       const settle = () => {
