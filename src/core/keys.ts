@@ -125,17 +125,17 @@ export function keyInfoFromKeyObject(key: KeyObject): KeyInfo {
 // exact SPKI bytes.
 const RECENT_KEYS = 1024;
 const recentKeyInfo = new Map<string, KeyInfo>();
+const spkiId = (spki: Uint8Array): string => Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength).toString("latin1");
 
 /** Remembers what `spki` was found to be (parseCsr, which decodes the key anyway to check the signature). */
 export function rememberKeyInfo(spki: Uint8Array, info: KeyInfo): void {
-  const id = Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength).toString("latin1");
   if (recentKeyInfo.size >= RECENT_KEYS) recentKeyInfo.delete(recentKeyInfo.keys().next().value!);
-  recentKeyInfo.set(id, info);
+  recentKeyInfo.set(spkiId(spki), info);
 }
 
 /** Parses a DER SubjectPublicKeyInfo. Never throws: a key nobody can read is { type: "unknown" }. */
 export function keyInfoFromSpki(spki: Uint8Array): KeyInfo {
-  const known = recentKeyInfo.get(Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength).toString("latin1"));
+  const known = recentKeyInfo.get(spkiId(spki));
   if (known) return known;
   let info: KeyInfo;
   try {
