@@ -22,7 +22,7 @@ export interface DnsServer {
 
 /** A failure to get any answer (as opposed to an answer with an error rcode). */
 export class DnsTransportError extends Error {
-  constructor(readonly reason: "timeout" | "network error" | "malformed response", message: string) {
+  constructor(readonly reason: "timeout" | "network error" | "malformed response" | "name too long or not ASCII", message: string) {
     super(message);
     this.name = "DnsTransportError";
   }
@@ -49,6 +49,9 @@ export function parseServer(text: string): DnsServer {
   return { host, port, label };
 }
 
+// e.g. a CNAME target too long to ask for: no answer can be had, and the problem detail says why
+const unqueryable = (message: string) => new DnsTransportError("name too long or not ASCII", message);
+
 /** The wire form of a recursive query for one name and type (RFC 1035 §4.1); throws for a name DNS cannot carry. */
 export function buildQuery(name: string, type: QueryType, id: number = randomInt(0, 0x10000)): { id: number; wire: Buffer } {
   const labels = name.replace(/\.$/, "").split(".");
@@ -56,12 +59,12 @@ export function buildQuery(name: string, type: QueryType, id: number = randomInt
   let at = 0;
   for (const label of labels) {
     const len = Buffer.byteLength(label);
-    if (len === 0 || len > 63 || len !== label.length) throw new Error(`"${name}" is not a DNS name a query can carry`);
+    if (len === 0 || len > 63 || len !== label.length) throw unqueryable(`"${name}" is not a DNS name a query can carry`);
     qname[at++] = len;
     at += qname.write(label, at, "latin1");
   }
   qname[at++] = 0;
-  if (at > 255) throw new Error(`"${name}" is longer than 255 octets`);
+  if (at > 255) throw unqueryable(`"${name}" is longer than 255 octets`);
   const wire = Buffer.alloc(12 + at + 4);
   wire.writeUInt16BE(id, 0);
   wire.writeUInt16BE(0x0100, 2); // QR=0, OPCODE=QUERY, RD=1

@@ -63,6 +63,10 @@ describe("DNS queries (RFC 1035 §4.1)", () => {
     }
   });
 
+  it("says why such a name cannot be asked (the resolver turns it into the DNS problem's reason)", () => {
+    expect(() => buildQuery(`${"a".repeat(64)}.test`, "TXT")).toThrow(expect.objectContaining({ reason: "name too long or not ASCII" }));
+  });
+
   it("takes a random id per query", () => {
     const ids = new Set(Array.from({ length: 64 }, () => buildQuery("a.test", "A").id));
     expect(ids.size).toBeGreaterThan(60);
