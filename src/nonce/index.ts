@@ -8,7 +8,8 @@
 // with a cipher object made once (ECB, no padding), a few microseconds in all (AES-GCM with a fresh
 // cipher per nonce cost three times that).
 // Redeeming inserts the nonce into a shared "redeemed" set (a primary key), so a second use
-// anywhere fails on the unique constraint. Rows live only until the nonce would expire anyway.
+// anywhere fails on the unique constraint. Rows live only until the nonce would expire anyway. The
+// insert is usually carried by the request's first statement (a claim, core/nonce-claim.ts; src/sa).
 //
 // A process that is the only instance (SQLite: one process per database file) keeps the redeemed set
 // in memory instead (`local`): it accepts only nonces it issued since it started (its instance id),
@@ -16,6 +17,7 @@
 // past `maxRedeemed` entries the oldest half is forgotten and nonces issued before them are refused
 // as too old. A refused nonce costs the client one badNonce and a retry (RFC 8555 §6.5).
 import { createCipheriv, createDecipheriv, hkdfSync, timingSafeEqual, type Cipher, type Decipher } from "node:crypto";
+import { NonceClaim } from "../core/nonce-claim.js";
 import { randomBytes } from "../core/random.js";
 
 export interface RedeemedNonceStore {
@@ -27,7 +29,13 @@ export const MAX_LOCAL_REDEEMED = 200_000;
 
 export interface NonceService {
   issue(): string;
-  /** true when the nonce is genuine, not expired, and was not redeemed before */
+  /**
+   * A genuine, unexpired nonce as a claim (core/nonce-claim.ts): settled already when redeemed in memory,
+   * pending when it is to be recorded in the shared store (by the request's first statement, or alone).
+   * Undefined for a nonce that is invented, expired, or (in memory) used before.
+   */
+  claim(nonce: string): NonceClaim | undefined;
+  /** true when the nonce is genuine, not expired, and was not redeemed before (claim, then settle) */
   redeem(nonce: string): Promise<boolean>;
 }
 
@@ -98,14 +106,25 @@ export function createNonceService(deps: {
       const sealed = seal.encrypt(plain);
       return Buffer.concat([sealed, mac.encrypt(sealed)], NONCE_LEN).toString("base64url");
     },
+    claim,
     async redeem(nonce: string): Promise<boolean> {
-      const plain = open(nonce);
-      if (plain === undefined) return false;
-      const issuedAt = plain.readUIntBE(0, 6);
-      const expires = issuedAt + deps.lifetimeSeconds * 1000;
-      if (expires <= now() || issuedAt > now() + 60_000) return false;
-      if (deps.local) return redeemLocally(plain);
-      return deps.store.markRedeemed(nonce, new Date(expires));
+      const c = claim(nonce);
+      if (!c) return false;
+      return c.settle().then(
+        () => true,
+        (err: unknown) => (c.state === "refused" ? false : Promise.reject(err)),
+      );
     },
   };
+
+  function claim(nonce: string): NonceClaim | undefined {
+    const plain = open(nonce);
+    if (plain === undefined) return undefined;
+    const issuedAt = plain.readUIntBE(0, 6);
+    const expires = issuedAt + deps.lifetimeSeconds * 1000;
+    if (expires <= now() || issuedAt > now() + 60_000) return undefined;
+    if (deps.local) return redeemLocally(plain) ? new NonceClaim(nonce, new Date(expires)) : undefined;
+    const at = new Date(expires);
+    return new NonceClaim(nonce, at, () => deps.store.markRedeemed(nonce, at));
+  }
 }

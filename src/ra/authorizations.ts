@@ -1,5 +1,6 @@
 // Authorizations and challenges (RFC 8555 §7.5): reads with the RFC's states, deactivation, and the
 // challenge response that turns a challenge into a durable validation job.
+import type { NonceClaim } from "../core/nonce-claim.js";
 import { effectiveAuthzStatus } from "../core/status.js";
 import type { Account, Authorization, Challenge } from "../core/types.js";
 import { malformed, notFound, unauthorized } from "../errors/index.js";
@@ -16,8 +17,9 @@ export function authorizations(deps: RADeps, validator: Pick<Validator, "wake" |
     if (a.accountId !== account.id) throw unauthorized("this authorization belongs to another account");
   }
 
-  async function load(account: Account, id: string): Promise<Authorization> {
-    const a = await sa.getAuthz(id);
+  // `nonce`: the request's nonce claim, carried by the read (sa) and settled before any write
+  async function load(account: Account, id: string, nonce?: NonceClaim): Promise<Authorization> {
+    const a = await sa.getAuthz(id, nonce);
     if (!a) throw notFound("authorization");
     owned(account, a);
     return withStatus(a);
@@ -27,8 +29,9 @@ export function authorizations(deps: RADeps, validator: Pick<Validator, "wake" |
     getAuthz: load,
 
     /** POST to the authorization URL: POST-as-GET, or {"status":"deactivated"} (§7.5.2). */
-    async updateAuthz(account: Account, id: string, payload: unknown): Promise<Authorization> {
-      const a = await load(account, id);
+    async updateAuthz(account: Account, id: string, payload: unknown, nonce?: NonceClaim): Promise<Authorization> {
+      const a = await load(account, id, nonce);
+      await nonce?.settle();
       if (payload === undefined) return a;
       if (!isObject(payload) || payload.status !== "deactivated") {
         throw malformed('the only change a client may make to an authorization is {"status": "deactivated"}');
@@ -40,8 +43,8 @@ export function authorizations(deps: RADeps, validator: Pick<Validator, "wake" |
       return { ...a, status: "deactivated" };
     },
 
-    async getChallenge(account: Account, id: string): Promise<{ challenge: Challenge; authz: Authorization }> {
-      const found = await sa.getChallenge(id);
+    async getChallenge(account: Account, id: string, nonce?: NonceClaim): Promise<{ challenge: Challenge; authz: Authorization }> {
+      const found = await sa.getChallenge(id, nonce);
       if (!found) throw notFound("challenge");
       owned(account, found.authz);
       return { challenge: found.challenge, authz: withStatus(found.authz) };
@@ -51,8 +54,9 @@ export function authorizations(deps: RADeps, validator: Pick<Validator, "wake" |
      * POST {} to a challenge (§7.5.1): pending → processing, queued for the validator. Responding
      * again to a challenge already under way or finished answers its current state.
      */
-    async respond(account: Account, id: string, payload: unknown): Promise<{ challenge: Challenge; authz: Authorization }> {
-      const current = await this.getChallenge(account, id);
+    async respond(account: Account, id: string, payload: unknown, nonce?: NonceClaim): Promise<{ challenge: Challenge; authz: Authorization }> {
+      const current = await this.getChallenge(account, id, nonce);
+      await nonce?.settle();
       if (payload === undefined) return current;
       if (!isObject(payload)) throw malformed("a challenge response must be a JSON object, usually {}");
       if (current.challenge.status === "processing") {

@@ -6,6 +6,7 @@ import { timingSafeEqual } from "node:crypto";
 import { addSeconds } from "../core/clock.js";
 import type { ParsedCsr } from "../core/csr.js";
 import { canonicalIp, identifierKey } from "../core/identifiers.js";
+import type { NonceClaim } from "../core/nonce-claim.js";
 import { spkiFromJwk } from "../core/keys.js";
 import type { Account, Order } from "../core/types.js";
 import { AcmeError, malformed } from "../errors/index.js";
@@ -85,8 +86,10 @@ export function finalizer(deps: RADeps, view: (o: Order, authzs?: OrderView["aut
   }
 
   return {
-    async finalize(account: Account, orderId: string, payload: unknown, getOrder: () => Promise<OrderView>): Promise<OrderView> {
+    /** `getOrder` carries the request's `nonce` claim (sa); it is settled before anything is written. */
+    async finalize(account: Account, orderId: string, payload: unknown, getOrder: () => Promise<OrderView>, nonce?: NonceClaim): Promise<OrderView> {
       const { order, authzs } = await getOrder();
+      await nonce?.settle();
       if (payload === undefined) throw malformed('finalize needs a payload {"csr": "<base64url DER>"}');
       if (!isObject(payload) || typeof payload.csr !== "string") throw malformed('the finalize payload must be {"csr": "<base64url DER>"}');
       if (order.status !== "ready") {

@@ -1,4 +1,5 @@
 // The registration authority: the rules, and the only orchestrator of sa, va and ca.
+import type { NonceClaim } from "../core/nonce-claim.js";
 import type { Account } from "../core/types.js";
 import { notFound, unauthorized } from "../errors/index.js";
 import { accounts } from "./accounts.js";
@@ -25,16 +26,16 @@ export function createRA(deps: RADeps, opts: { validatorPollMs?: number; recover
     ...orderOps,
     ...authorizations(deps, validator),
     ...revocation(deps),
-    finalize: (account: Account, orderId: string, payload: unknown) =>
-      fin.finalize(account, orderId, payload, () => orderOps.getOrder(account, orderId)),
+    finalize: (account: Account, orderId: string, payload: unknown, nonce?: NonceClaim) =>
+      fin.finalize(account, orderId, payload, () => orderOps.getOrder(account, orderId, nonce), nonce),
 
     /** The account behind a kid, if it may act (RFC 8555 §7.3.6: deactivated accounts may not). */
     async accountForKid(id: string): Promise<Account | undefined> {
       return deps.sa.getAccount(id);
     },
     /** Certificates are public: any valid account may download one by its URL. */
-    async getCertificate(_account: Account, id: string) {
-      const cert = await deps.sa.getCertificate(id);
+    async getCertificate(_account: Account, id: string, nonce?: NonceClaim) {
+      const cert = await deps.sa.getCertificate(id, nonce);
       if (!cert) throw notFound("certificate");
       return cert;
     },

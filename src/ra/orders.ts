@@ -2,6 +2,7 @@
 import { addSeconds } from "../core/clock.js";
 import { canonicalIdentifier, identifierKey, sortIdentifiers } from "../core/identifiers.js";
 import { newId, newToken } from "../core/ids.js";
+import type { NonceClaim } from "../core/nonce-claim.js";
 import { effectiveAuthzStatus, effectiveOrderStatus } from "../core/status.js";
 import type { Account, Authorization, Identifier, Order, ProblemData } from "../core/types.js";
 import { AcmeError, malformed, notFound, problemData, unauthorized } from "../errors/index.js";
@@ -86,17 +87,19 @@ export function orders(deps: RADeps) {
   return {
     view,
 
-    async newOrder(account: Account, payload: unknown): Promise<OrderView> {
+    /** `nonce`: the request's nonce claim, carried by the first read (sa) and settled before the order is written. */
+    async newOrder(account: Account, payload: unknown, nonce?: NonceClaim): Promise<OrderView> {
       if (!isObject(payload)) throw malformed("the newOrder payload must be a JSON object");
       const now = clock.now();
       const identifiers = parseIdentifiers(payload.identifiers);
       const perAccount = config.rateLimits.newOrdersPerAccount;
-      if (perAccount.limit > 0) checkOldest("newOrdersPerAccount", perAccount, await sa.nthNewestOrderTime(account.id, perAccount.limit), now);
+      if (perAccount.limit > 0) checkOldest("newOrdersPerAccount", perAccount, await sa.nthNewestOrderTime(account.id, perAccount.limit, nonce), now);
       const window = validityWindow(payload, now);
       const reusable = await sa.findValidAuthzs(
         account.id,
         identifiers.map((i) => ({ type: i.type, value: i.value.replace(/^\*\./, "") })),
         addSeconds(now, 24 * 3600), // reuse only authorizations with a day or more left
+        nonce,
       );
       let expires = addSeconds(now, config.orderLifetime);
       const authzs = identifiers.map((id): { reuse: string } | NewAuthz => {
@@ -116,6 +119,7 @@ export function orders(deps: RADeps) {
         };
       });
       const order = { id: newId(), accountId: account.id, expires, identifiers, ...window, authzs };
+      await nonce?.settle();
       await sa.createOrder(order);
       metrics.orderCreated();
       // answer from what was just written instead of reading it back
@@ -124,8 +128,8 @@ export function orders(deps: RADeps) {
       return view(created, all);
     },
 
-    async getOrder(account: Account, id: string): Promise<OrderView> {
-      const found = await sa.getOrderWithAuthzs(id);
+    async getOrder(account: Account, id: string, nonce?: NonceClaim): Promise<OrderView> {
+      const found = await sa.getOrderWithAuthzs(id, nonce);
       if (!found) throw notFound("order");
       if (found.order.accountId !== account.id) throw unauthorized("this order belongs to another account");
       return view(found.order, found.authzs);

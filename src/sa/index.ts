@@ -12,9 +12,10 @@ import type {
   ProblemData,
   ValidationRecord,
 } from "../core/types.js";
+import type { NonceClaim } from "../core/nonce-claim.js";
 import type { Database } from "./db/client.js";
 import { ACCOUNT_CHANNEL } from "./db/notify.js";
-import type { Param } from "./db/sql.js";
+import type { Param, SqlRunner } from "./db/sql.js";
 import {
   accountById,
   authzsWithChallenges,
@@ -59,6 +60,19 @@ function isUniqueViolation(err: unknown): boolean {
   return (err as { code?: string })?.code === "P2002";
 }
 
+/** PostgreSQL's unique violation on the redeemed-nonce set: the nonce was used before. */
+function isNonceReplay(err: unknown): boolean {
+  const e = err as { code?: string; table?: string; constraint?: string } | undefined;
+  return e?.code === "23505" && (e.table === "RedeemedNonce" || e.constraint === "RedeemedNonce_pkey");
+}
+
+// A request's nonce claim (core/nonce-claim.ts) rides on its first read: on PostgreSQL the read becomes
+// `WITH "anvil_nonce" AS (INSERT INTO "RedeemedNonce" …) SELECT …`, one statement and one round trip
+// instead of two. The INSERT has no ON CONFLICT: a nonce used before fails the whole statement (23505),
+// so the read answers nothing and the request is refused with badNonce. A claim nothing can carry (SQLite,
+// or a later statement) is settled on its own before the statement runs.
+const NONCE_CTE = `"anvil_nonce" AS (INSERT INTO "RedeemedNonce" ("nonce", "expires") VALUES (?, ?))`;
+
 const text = (v: unknown): string | null => (v === undefined || v === null ? null : JSON.stringify(v));
 
 export interface StorageOptions {
@@ -93,7 +107,7 @@ export function createStorage(database: Database, clock: () => Date = () => new 
   async function flushNonces(items: Redemption[]): Promise<void> {
     const unique = [...new Map(items.map((i) => [i.nonce, i.expires])).entries()];
     try {
-      const rows = await sql.all<{ nonce: string }>(
+      const rows = await sql.relaxed.all<{ nonce: string }>(
         `INSERT INTO "RedeemedNonce" ("nonce", "expires") VALUES ${unique.map(() => "(?, ?)").join(", ")} ON CONFLICT DO NOTHING RETURNING "nonce"`,
         unique.flat(),
       );
@@ -119,6 +133,35 @@ export function createStorage(database: Database, clock: () => Date = () => new 
       waiting.push({ nonce, expires, done, fail });
       pump();
     });
+
+  /** `sql`, with `claim` carried by the first read that takes it (PostgreSQL) or settled before any statement. */
+  function carrying(claim: NonceClaim | undefined): SqlRunner {
+    if (!claim || claim.redeemed) return sql;
+    return {
+      async all<T>(text: string, params: Param[] = []): Promise<T[]> {
+        if (pg && claim.take()) {
+          const carried = text.startsWith("WITH ") ? `WITH ${NONCE_CTE}, ${text.slice(5)}` : `WITH ${NONCE_CTE} ${text}`;
+          let rows: T[];
+          try {
+            rows = await sql.relaxed.all<T>(carried, [claim.nonce, claim.expires, ...params]); // the nonce's commit: see sql.ts
+          } catch (err) {
+            const replayed = isNonceReplay(err);
+            claim.carried(replayed ? false : undefined); // otherwise the statement undid the insert too
+            if (replayed) await claim.settle(); // throws badNonce
+            throw err;
+          }
+          claim.carried(true);
+          return rows;
+        }
+        await claim.settle();
+        return sql.all<T>(text, params);
+      },
+      async run(text: string, params?: Param[]): Promise<number> {
+        await claim.settle();
+        return sql.run(text, params);
+      },
+    };
+  }
 
   const announce = async (id: string) => {
     if (!changes) return;
@@ -231,15 +274,15 @@ export function createStorage(database: Database, clock: () => Date = () => new 
       });
     },
     /** When the account's `n`-th newest order was created, if it has that many (for rate limits). */
-    async nthNewestOrderTime(accountId: string, n: number): Promise<Date | undefined> {
-      const [row] = await sql.all<{ createdAt: unknown }>(
+    async nthNewestOrderTime(accountId: string, n: number, nonce?: NonceClaim): Promise<Date | undefined> {
+      const [row] = await carrying(nonce).all<{ createdAt: unknown }>(
         `SELECT "createdAt" FROM "Order" WHERE "accountId" = ? ORDER BY "createdAt" DESC LIMIT 1 OFFSET ?`,
         [accountId, n - 1],
       );
       return row ? date(row.createdAt)! : undefined;
     },
     /** The order with its authorizations and their challenges, in one query (every order read). */
-    getOrderWithAuthzs: (id: string) => orderWithAuthzs(sql, id),
+    getOrderWithAuthzs: (id: string, nonce?: NonceClaim) => orderWithAuthzs(carrying(nonce), id),
     async getOrder(id: string): Promise<Order | undefined> {
       return (await orderWithAuthzs(sql, id))?.order;
     },
@@ -259,9 +302,10 @@ export function createStorage(database: Database, clock: () => Date = () => new 
       return db.order.findFirst({ where: { id, accountId }, select: { id: true, createdAt: true } });
     },
     getAuthzs: (ids: string[]): Promise<Authorization[]> => authzsWithChallenges(sql, ids),
-    getAuthz: (id: string): Promise<Authorization | undefined> => authzWithChallenges(sql, id),
+    getAuthz: (id: string, nonce?: NonceClaim): Promise<Authorization | undefined> => authzWithChallenges(carrying(nonce), id),
     /** Valid, unexpired authorizations of an account for these identifiers (for reuse and revocation). */
-    findValidAuthzs: (accountId: string, identifiers: Identifier[], now: Date): Promise<Authorization[]> => validAuthzs(sql, accountId, identifiers, now),
+    findValidAuthzs: (accountId: string, identifiers: Identifier[], now: Date, nonce?: NonceClaim): Promise<Authorization[]> =>
+      validAuthzs(carrying(nonce), accountId, identifiers, now),
     async deactivateAuthz(id: string): Promise<boolean> {
       const { count } = await db.authorization.updateMany({
         where: { id, status: { in: ["pending", "valid"] } },
@@ -269,7 +313,7 @@ export function createStorage(database: Database, clock: () => Date = () => new 
       });
       return count === 1;
     },
-    getChallenge: (id: string) => challengeWithAuthz(sql, id),
+    getChallenge: (id: string, nonce?: NonceClaim) => challengeWithAuthz(carrying(nonce), id),
 
     // ---- validation jobs: a challenge in "processing" is a durable job
     /**
@@ -404,8 +448,8 @@ export function createStorage(database: Database, clock: () => Date = () => new 
     },
 
     // ---- certificates
-    async getCertificate(id: string): Promise<Certificate | undefined> {
-      return certificateBy(sql, "id", id);
+    async getCertificate(id: string, nonce?: NonceClaim): Promise<Certificate | undefined> {
+      return certificateBy(carrying(nonce), "id", id);
     },
     async getCertificateBySerial(serial: string): Promise<Certificate | undefined> {
       return certificateBy(sql, "serial", serial);

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Metrics } from "../core/metrics.js";
 import type { Account, JsonWebKeyLike } from "../core/types.js";
 import { keyInfoFromJwk } from "../core/keys.js";
+import { badNonce, type NonceClaim } from "../core/nonce-claim.js";
 import { AcmeError, malformed, unauthorized } from "../errors/index.js";
 import { checkKey, defaultKeyPolicy, type KeyPolicy } from "../goodkey/index.js";
 import type { NonceService } from "../nonce/index.js";
@@ -28,6 +29,8 @@ export interface Verified {
   jws: FlattenedJws;
   jwk: JsonWebKeyLike;
   account?: Account; // set for kid requests
+  /** the request's nonce: redeemed, or (with `carry`) possibly still pending, for the RA's first read to carry */
+  nonce: NonceClaim;
 }
 
 const JOSE = "application/jose+json";
@@ -49,8 +52,13 @@ export function createAuthenticator(deps: WfeDeps) {
   const { ra, nonces, linker } = deps;
   const importKey = createKeyCache();
 
-  /** The whole §6.2–6.4 pipeline for one POST; `need` picks jwk (new account), kid, or either (revoke). */
-  return async function authenticate(req: FastifyRequest, need: "jwk" | "kid" | "either"): Promise<Verified> {
+  /**
+   * The whole §6.2–6.4 pipeline for one POST; `need` picks jwk (new account), kid, or either (revoke).
+   * With `carry` the nonce may come back unredeemed (PostgreSQL): the route hands it to the RA, whose
+   * first read records it (src/sa) before anything changes; the error handler and onSend settle it if
+   * nothing did (wfe/index.ts). Without `carry` it is redeemed here, before the route does anything.
+   */
+  return async function authenticate(req: FastifyRequest, need: "jwk" | "kid" | "either", opts: { carry?: boolean } = {}): Promise<Verified> {
     const contentType = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
     if (contentType !== JOSE) throw malformed(`the Content-Type must be ${JOSE}`, { status: 415 });
     if (typeof req.body !== "string" || req.body.length === 0) throw malformed("the request has no body");
@@ -68,10 +76,13 @@ export function createAuthenticator(deps: WfeDeps) {
       jwk = account.jwk;
     }
     await verifySignature(jws, header.alg, jwk, importKey);
-    if (!(await nonces.redeem(header.nonce!))) {
+    const nonce = nonces.claim(header.nonce!);
+    if (!nonce) {
       deps.metrics.nonceRejected();
-      throw new AcmeError("badNonce", "the nonce is unknown, expired or already used; retry with the fresh one in Replay-Nonce");
+      throw badNonce();
     }
+    req.nonceClaim = nonce; // a refusal found later is counted by the error handler
+    if (!opts.carry) await nonce.settle();
     if (header.url !== linker.requestUrl(req.url)) {
       throw unauthorized(`the JWS "url" ${JSON.stringify(header.url)} does not match the request URL ${linker.requestUrl(req.url)}`);
     }
@@ -79,7 +90,7 @@ export function createAuthenticator(deps: WfeDeps) {
       req.accountId = account.id; // for the request's log line
       ra.requireValid(account);
     }
-    return { header, payload: decodePayload(jws), jws, jwk, account };
+    return { header, payload: decodePayload(jws), jws, jwk, account, nonce };
   };
 }
 

@@ -92,3 +92,95 @@ describe("nonces redeemed in the shared store (several instances)", () => {
     expect(calls.map(([, e]) => e.getTime())).toEqual([t + 60_000, t + 60_000]);
   });
 });
+
+describe("nonce claims (carried by the request's first statement, or recorded alone)", () => {
+  const counting = () => {
+    const seen = new Set<string>();
+    let calls = 0;
+    const store: RedeemedNonceStore = {
+      markRedeemed: async (n) => {
+        calls++;
+        await new Promise((r) => setTimeout(r, 5));
+        if (seen.has(n)) return false;
+        seen.add(n);
+        return true;
+      },
+    };
+    return { store, seen, calls: () => calls };
+  };
+
+  it("in memory a claim is redeemed when it is handed out, and a nonce gets one claim", () => {
+    const s = createNonceService({ key, store: refusingStore, lifetimeSeconds: 60, local: {} });
+    const n = s.issue();
+    const c = s.claim(n)!;
+    expect(c.state).toBe("redeemed");
+    expect(c.redeemed).toBe(true);
+    expect(s.claim(n)).toBeUndefined();
+    expect(s.claim("A".repeat(43))).toBeUndefined();
+  });
+
+  it("settle() records a pending claim once, however many wait for it; a second claim of the nonce is refused with badNonce", async () => {
+    const { store, calls } = counting();
+    const s = createNonceService({ key, store, lifetimeSeconds: 60 });
+    const n = s.issue();
+    const c = s.claim(n)!;
+    expect(c.state).toBe("pending");
+    await Promise.all([c.settle(), c.settle(), c.settle()]);
+    expect(c.state).toBe("redeemed");
+    expect(calls()).toBe(1);
+    const again = s.claim(n)!; // genuine and unexpired: only the store knows it was used
+    await expect(again.settle()).rejects.toMatchObject({ type: "badNonce" });
+    expect(again.state).toBe("refused");
+    await expect(again.settle()).rejects.toMatchObject({ type: "badNonce" }); // stays refused, no second insert
+    expect(calls()).toBe(2);
+  });
+
+  it("a claim a statement carried is settled by that statement's outcome, not by the store", async () => {
+    const { store, calls } = counting();
+    const s = createNonceService({ key, store, lifetimeSeconds: 60 });
+    const ok = s.claim(s.issue())!;
+    expect(ok.take()).toBe(true);
+    expect(ok.take()).toBe(false); // one statement carries it
+    const waiting = ok.settle(); // e.g. a second statement of the same request: waits for the first
+    ok.carried(true);
+    await waiting;
+    expect(ok.state).toBe("redeemed");
+
+    const replayed = s.claim(s.issue())!;
+    replayed.take();
+    const refused = replayed.settle();
+    replayed.carried(false);
+    await expect(refused).rejects.toMatchObject({ type: "badNonce" });
+    expect(calls()).toBe(0);
+  });
+
+  it("a carrying statement that failed otherwise hands the claim back, and settle() then records it alone", async () => {
+    const { store, seen, calls } = counting();
+    const s = createNonceService({ key, store, lifetimeSeconds: 60 });
+    const n = s.issue();
+    const c = s.claim(n)!;
+    c.take();
+    c.carried(undefined);
+    expect(c.state).toBe("pending");
+    await c.settle();
+    expect(calls()).toBe(1);
+    expect(seen.has(n)).toBe(true);
+  });
+
+  it("a store that cannot be reached leaves the claim pending and the error with the caller", async () => {
+    let down = true;
+    const store: RedeemedNonceStore = {
+      markRedeemed: async () => {
+        if (down) throw new Error("connection refused");
+        return true;
+      },
+    };
+    const s = createNonceService({ key, store, lifetimeSeconds: 60 });
+    const c = s.claim(s.issue())!;
+    await expect(c.settle()).rejects.toThrow("connection refused");
+    expect(c.state).toBe("pending");
+    down = false;
+    await c.settle();
+    expect(c.state).toBe("redeemed");
+  });
+});

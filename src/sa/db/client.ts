@@ -32,20 +32,24 @@ export async function createDb(url: string): Promise<Database> {
     const { PrismaPg } = await import("@prisma/adapter-pg");
     const { default: pg } = await import("pg");
     const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+    // the redeemed-nonce set's writes need not wait for the disk (sql.ts, `relaxed`): a few connections of their own
+    const relaxed = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 5000 });
+    relaxed.on("connect", (client) => void client.query("SET synchronous_commit = off").catch(() => {})); // runs before any query of the connection
     // an idle connection that breaks (server restart, network cut) is dropped from the pool; the next
     // query reports the outage to its caller (503). Without a listener the error would end the process.
-    pool.on("error", () => {});
+    for (const p of [pool, relaxed]) p.on("error", () => {});
     const prisma = new PrismaClient({ adapter: new PrismaPg(pool) }) as unknown as Db;
     const changes = listenForChanges(() => new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 }));
     return {
       prisma,
-      sql: pgSql(pool, pg.types),
+      sql: pgSql(pool, pg.types, relaxed),
       kind: "postgres",
       changes,
       close: async () => {
         await changes.close();
         await prisma.$disconnect();
         await pool.end().catch(() => {});
+        await relaxed.end().catch(() => {});
       },
     };
   }

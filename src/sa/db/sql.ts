@@ -25,6 +25,14 @@ export interface SqlRunner {
 
 export interface Sql extends SqlRunner {
   readonly kind: "sqlite" | "postgres";
+  /**
+   * For writes whose commit need not wait for the disk: the redeemed-nonce set only. On PostgreSQL these
+   * run on connections with `synchronous_commit = off` (the row is visible to every instance at once; only
+   * a crash of PostgreSQL itself can lose the last fraction of a second of them). That is safe for nonces:
+   * every request that changes anything commits a durable write after its nonce, and that commit flushes
+   * the log up to it, nonce included; a nonce lost in a crash can only replay a read. SQLite: `sql` itself.
+   */
+  readonly relaxed: SqlRunner;
   /** Runs `fn` in one transaction (BEGIN IMMEDIATE on SQLite): all of it or none of it. */
   tx<T>(fn: (q: SqlRunner) => Promise<T>): Promise<T>;
 }
@@ -70,10 +78,14 @@ export function sqliteSql(db: BetterSqlite3.Database, acquire: ReturnType<typeof
     run: async (text: string, params: Param[] = []) => prepare(text).run(...params.map(sqliteParam)).changes,
   };
   const locked = <T>(fn: () => Promise<T>): Promise<T> => withLock(acquire, fn);
-  return {
-    kind: "sqlite",
+  const outside: SqlRunner = {
     all: (text, params) => locked(() => direct.all(text, params)),
     run: (text, params) => locked(() => direct.run(text, params)),
+  };
+  return {
+    kind: "sqlite",
+    ...outside,
+    relaxed: outside,
     tx: (fn) =>
       locked(async () => {
         prepare("BEGIN IMMEDIATE").run();
@@ -108,7 +120,7 @@ function pgParam(v: Param): string | number | boolean | Buffer | null {
  * (parsed and planned once per connection). Type parsers are set per query, not globally, so neither
  * Prisma's nor anybody else's parsing changes: timestamps read as UTC, JSON stays text, bigint → number.
  */
-export function pgSql(pool: pg.Pool, builtin: typeof pg.types): Sql {
+export function pgSql(pool: pg.Pool, builtin: typeof pg.types, relaxedPool: pg.Pool = pool): Sql {
   const names = new Map<string, { name: string; text: string }>();
   const statement = (text: string) => {
     let s = names.get(text);
@@ -145,6 +157,7 @@ export function pgSql(pool: pg.Pool, builtin: typeof pg.types): Sql {
     kind: "postgres",
     all: onPool.all,
     run: onPool.run,
+    relaxed: runner(relaxedPool),
     async tx(fn) {
       const client = await pool.connect();
       let broken: unknown;

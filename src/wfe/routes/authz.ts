@@ -14,15 +14,15 @@ export function registerAuthz(app: FastifyInstance, deps: WfeDeps, authenticate:
   };
 
   app.post<{ Params: { id: string } }>(paths.authz, async (req, reply) => {
-    const { account, payload } = await authenticate(req, "kid");
-    const a = await ra.updateAuthz(account!, req.params.id, payload);
+    const { account, payload, nonce } = await authenticate(req, "kid", { carry: true });
+    const a = await ra.updateAuthz(account!, req.params.id, payload, nonce);
     const validating = a.status === "pending" && a.challenges.some((c) => c.status === "processing");
     return sendJson(reply, 200, authzView(a, linker), validating ? retryAfter(a.challenges) : {});
   });
 
   app.post<{ Params: { id: string } }>(paths.challenge, async (req, reply) => {
-    const { account, payload } = await authenticate(req, "kid");
-    const { challenge } = await ra.respond(account!, req.params.id, payload);
+    const { account, payload, nonce } = await authenticate(req, "kid", { carry: true });
+    const { challenge } = await ra.respond(account!, req.params.id, payload, nonce);
     const headers: Record<string, string | string[]> = { Link: link(linker.authz(challenge.authzId), "up") };
     if (challenge.status === "processing") Object.assign(headers, retryAfter([challenge]));
     return sendJson(reply, 200, challengeView(challenge, linker), headers);

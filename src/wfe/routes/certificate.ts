@@ -15,8 +15,8 @@ export function registerCertificate(app: FastifyInstance, deps: WfeDeps, authent
   const { ra, linker, pki } = deps;
 
   async function download(req: Parameters<Authenticate>[0], id: string, alt: number) {
-    const { account } = await authenticate(req, "kid");
-    const cert = await ra.getCertificate(account!, id);
+    const { account, nonce } = await authenticate(req, "kid", { carry: true });
+    const cert = await ra.getCertificate(account!, id, nonce);
     const chains = pki.chains(cert.der);
     const chain = chains[alt];
     if (chain === undefined) throw notFound("certificate chain");

@@ -15,20 +15,20 @@ export function registerOrder(app: FastifyInstance, deps: WfeDeps, authenticate:
   };
 
   app.post(paths.newOrder, async (req, reply) => {
-    const { account, payload } = await authenticate(req, "kid");
-    const v = await ra.newOrder(account!, payload);
+    const { account, payload, nonce } = await authenticate(req, "kid", { carry: true });
+    const v = await ra.newOrder(account!, payload, nonce);
     return sendJson(reply, 201, orderView(v.order, linker), headersFor(v));
   });
 
   app.post<{ Params: { id: string } }>(paths.order, async (req, reply) => {
-    const { account } = await authenticate(req, "kid");
-    const v = await ra.getOrder(account!, req.params.id);
+    const { account, nonce } = await authenticate(req, "kid", { carry: true });
+    const v = await ra.getOrder(account!, req.params.id, nonce);
     return sendJson(reply, 200, orderView(v.order, linker), headersFor(v));
   });
 
   app.post<{ Params: { id: string } }>(paths.finalize, async (req, reply) => {
-    const { account, payload } = await authenticate(req, "kid");
-    const v = await ra.finalize(account!, req.params.id, payload);
+    const { account, payload, nonce } = await authenticate(req, "kid", { carry: true });
+    const v = await ra.finalize(account!, req.params.id, payload, nonce);
     return sendJson(reply, 200, orderView(v.order, linker), headersFor(v));
   });
 

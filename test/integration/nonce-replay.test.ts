@@ -1,0 +1,133 @@
+// RFC 8555 §6.5: a nonce is good for one request. On PostgreSQL the order, authorization, challenge,
+// finalize and certificate routes record their nonce in their first read (a data-modifying CTE, src/sa)
+// instead of a separate INSERT; on SQLite nonces are redeemed in memory. Either way a replayed request
+// is refused with badNonce and changes nothing, two requests racing with one nonce get one answer, and
+// a request that fails still uses up its nonce.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NonceClaim } from "../../src/core/nonce-claim.js";
+import { makeCsr, type AcmeResponse, type TestAcme } from "../helpers/acme.js";
+import { usePostgres } from "../helpers/db.js";
+import { ERR, startInProc, type InProc } from "../helpers/inproc.js";
+
+describe("replayed nonces on the issuance routes", () => {
+  let env: InProc;
+  let client: TestAcme;
+  let accountId: string;
+
+  beforeAll(async () => {
+    env = await startInProc();
+    client = await env.account();
+    accountId = client.kid!.split("/").pop()!;
+  });
+  afterAll(async () => {
+    await env?.close();
+  });
+
+  /** The same request twice with one nonce (each signed afresh, as an attacker replaying the body would not even need). */
+  async function twice(url: string, payload: unknown): Promise<[AcmeResponse, AcmeResponse]> {
+    const nonce = await client.newNonce();
+    const first = await client.post(url, payload, { nonce });
+    const second = await client.post(url, payload, { nonce });
+    return [first, second];
+  }
+  const refused = (r: AcmeResponse) => {
+    expect(r.status).toBe(400);
+    expect(r.body.type).toBe(ERR("badNonce"));
+    expect(r.headers.get("replay-nonce")).toBeTruthy();
+    expect(r.headers.get("location")).toBeNull();
+  };
+  const orderCount = async () => (await env.anvil.sa.listOrderIds(accountId, 1000)).length;
+
+  it("each step of an issuance answers once and refuses its replay, which changes nothing", async () => {
+    const ordersBefore = await orderCount();
+    const [created, newOrderAgain] = await twice(client.directory.newOrder, { identifiers: [{ type: "dns", value: "replay.anvil.test" }] });
+    expect(created.status).toBe(201);
+    refused(newOrderAgain);
+    expect(await orderCount()).toBe(ordersBefore + 1);
+    const order = created.body;
+    const orderUrl = created.location!;
+
+    const [authz, authzAgain] = await twice(order.authorizations[0], "");
+    expect(authz.status).toBe(200);
+    refused(authzAgain);
+
+    const ch = authz.body.challenges.find((c: { type: string }) => c.type === "http-01");
+    env.responder.set(ch.token, client.keyAuthorization(ch.token));
+    const [answered, answeredAgain] = await twice(ch.url, {});
+    expect(answered.status).toBe(200);
+    refused(answeredAgain);
+    expect((await client.poll(order.authorizations[0], ["valid", "invalid"])).body.status).toBe("valid");
+    expect((await env.anvil.sa.getChallenge(ch.url.split("/").pop()))!.challenge.attempts).toBe(1);
+
+    const [polled, polledAgain] = await twice(orderUrl, "");
+    expect(polled.body.status).toBe("ready");
+    refused(polledAgain);
+
+    const csr = await makeCsr(["replay.anvil.test"]);
+    const [finalized, finalizedAgain] = await twice(order.finalize, { csr: Buffer.from(csr.der).toString("base64url") });
+    expect(finalized.status).toBe(200);
+    expect(finalized.body.status).toBe("valid");
+    refused(finalizedAgain); // not orderNotReady: the nonce is checked before the order's state
+
+    const [cert, certAgain] = await twice(finalized.body.certificate, "");
+    expect(cert.status).toBe(200);
+    expect(cert.text).toMatch(/BEGIN CERTIFICATE/);
+    refused(certAgain);
+  });
+
+  it("a request that fails, before or in its first read, still uses up its nonce", async () => {
+    const [unknown, unknownAgain] = await twice(client.directory.newOrder.replace(/new-order$/, "authz/no-such-authz"), "");
+    expect(unknown.status).toBe(404);
+    refused(unknownAgain);
+
+    const [bad, badAgain] = await twice(client.directory.newOrder, { identifiers: "not a list" });
+    expect(bad.status).toBe(400);
+    expect(bad.body.type).toBe(ERR("malformed"));
+    refused(badAgain);
+
+    const created = await client.newOrder(["notready.anvil.test"]);
+    const csr = await makeCsr(["notready.anvil.test"]);
+    const [early, earlyAgain] = await twice(created.body.finalize, { csr: Buffer.from(csr.der).toString("base64url") });
+    expect(early.status).toBe(403);
+    expect(early.body.type).toBe(ERR("orderNotReady"));
+    refused(earlyAgain);
+  });
+
+  it("two requests racing with one nonce: one is answered, the other refused, one order created", async () => {
+    const ordersBefore = await orderCount();
+    const nonce = await client.newNonce();
+    const results = await Promise.all(
+      ["race1.anvil.test", "race2.anvil.test", "race3.anvil.test"].map((value) =>
+        client.post(client.directory.newOrder, { identifiers: [{ type: "dns", value }] }, { nonce }),
+      ),
+    );
+    expect(results.map((r) => r.status).sort()).toEqual([201, 400, 400]);
+    for (const r of results.filter((x) => x.status === 400)) refused(r);
+    expect(await orderCount()).toBe(ordersBefore + 1);
+  });
+
+  it(`storage: a read ${usePostgres() ? "carries the nonce in the same statement (PostgreSQL)" : "records the nonce before it runs (SQLite: nothing to carry it)"}`, async () => {
+    const expires = new Date(Date.now() + 60_000);
+    const nonce = `carried-${Date.now()}`;
+    let alone = 0;
+    const claim = () =>
+      new NonceClaim(nonce, expires, async () => {
+        alone++;
+        return alone === 1; // a store of its own: first insert fresh, later ones refused
+      });
+    const first = claim();
+    expect(await env.anvil.sa.getAuthz("no-such-authz", first)).toBeUndefined();
+    expect(first.state).toBe("redeemed");
+    const second = claim();
+    if (usePostgres()) {
+      expect(alone).toBe(0); // recorded by the read itself, in RedeemedNonce
+      await expect(env.anvil.sa.getOrderWithAuthzs("no-such-order", second)).rejects.toMatchObject({ type: "badNonce" });
+      expect(alone).toBe(0);
+    } else {
+      expect(alone).toBe(1);
+      await expect(env.anvil.sa.getOrderWithAuthzs("no-such-order", second)).rejects.toMatchObject({ type: "badNonce" });
+      expect(alone).toBe(2);
+    }
+    expect(second.state).toBe("refused");
+  });
+});
