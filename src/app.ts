@@ -160,6 +160,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
 
   let renewTimer: NodeJS.Timeout | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;
+  let statsTimer: NodeJS.Timeout | undefined;
   let testDns: TestDnsService | undefined;
   let admin: FastifyInstance | undefined;
 
@@ -179,6 +180,18 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       ra.startBackground();
       pruneTimer = setInterval(() => void sa.pruneNonces(clock.now()).catch(() => undefined), 10 * 60_000);
       pruneTimer.unref();
+      // PostgreSQL without autovacuum: planner statistics kept fresh here (sa.refreshStatistics says why)
+      if (!(await sa.autovacuumOn().catch(() => true))) {
+        log.warn("autovacuum is off on this PostgreSQL server: Anvil runs ANALYZE on its tables as they grow; dead rows still need VACUUM");
+      }
+      const refresh = () =>
+        void sa.refreshStatistics().then(
+          (tables) => tables.length && log.debug({ tables }, "planner statistics refreshed"),
+          (err: unknown) => statsTimer && log.warn({ err }, "refreshing planner statistics failed"),
+        );
+      refresh();
+      statsTimer = setInterval(refresh, 30_000);
+      statsTimer.unref();
       if (tls) {
         renewTimer = setInterval(async () => {
           try {
@@ -195,6 +208,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     async close() {
       if (renewTimer) clearInterval(renewTimer);
       if (pruneTimer) clearInterval(pruneTimer);
+      if (statsTimer) clearInterval(statsTimer);
+      statsTimer = undefined; // a refresh still under way may fail as the pool closes: not worth a warning
       idle.stop();
       await app.close(); // stops accepting, finishes in-flight requests
       await admin?.close();

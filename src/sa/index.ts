@@ -462,6 +462,32 @@ export function createStorage(database: Database, clock: () => Date = () => new 
       return count === 1;
     },
 
+    // ---- upkeep
+    /**
+     * PostgreSQL with autovacuum off: keeps the planner's statistics fresh instead, by autovacuum's default
+     * rule (ANALYZE a table once more than 50 + 10% of its rows changed since its last ANALYZE). Without
+     * statistics the plans PostgreSQL caches for the hot statements while the tables are small (sequential
+     * scans, hash joins) are kept for good, and each order read ends up scanning every challenge ever
+     * stored. Returns the tables analyzed: none when autovacuum is on (it does this itself) or on SQLite
+     * (its planner assumes large tables and uses the indexes).
+     */
+    async refreshStatistics(): Promise<string[]> {
+      if (!pg) return [];
+      const stale = await sql.all<{ relname: string }>(
+        `SELECT "relname" FROM pg_stat_user_tables
+          WHERE "schemaname" = current_schema() AND current_setting('autovacuum') = 'off'
+          AND "n_mod_since_analyze" > 50 + 0.1 * "n_live_tup" ORDER BY "relname"`,
+      );
+      const tables = stale.map((r) => r.relname);
+      for (const t of tables) await sql.run(`ANALYZE "${t.replace(/"/g, '""')}"`);
+      return tables;
+    },
+    async autovacuumOn(): Promise<boolean> {
+      if (!pg) return true;
+      const [row] = await sql.all<{ on: string }>(`SELECT current_setting('autovacuum') AS "on"`);
+      return row?.on !== "off";
+    },
+
     // ---- nonces and settings
     /** Once per signed request; the primary key makes a second redemption insert nothing. */
     markNonceRedeemed: (nonce: string, expires: Date): Promise<boolean> => redeemNonce(nonce, expires),

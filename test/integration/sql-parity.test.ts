@@ -167,4 +167,27 @@ describe.each(kinds)("hand-written SQL and Prisma agree (%s)", (kind) => {
       expect(db.sql.relaxed).toBeDefined(); // SQLite: one connection; WAL with synchronous = NORMAL for everything
     }
   });
+  it("without autovacuum the tables' planner statistics are refreshed as they grow (autovacuum's rule: 50 + 10% of rows changed)", async () => {
+    if (kind === "sqlite") {
+      expect(await sa.refreshStatistics()).toEqual([]); // SQLite's planner assumes large tables: nothing to do
+      return;
+    }
+    const rows = Array.from({ length: 120 }, (_, i) => [`stats-${i}`, "x", new Date()]);
+    await db.sql.run(`INSERT INTO "Setting" ("key", "value", "createdAt") VALUES ${rows.map(() => "(?, ?, ?)").join(", ")}`, rows.flat());
+    const analyzed = async () =>
+      (await db.sql.all<{ n: number }>(`SELECT COUNT(*) AS "n" FROM pg_stat_user_tables WHERE "relname" = 'Setting' AND "last_analyze" IS NOT NULL`))[0]!.n;
+    if (await sa.autovacuumOn()) {
+      expect(await sa.refreshStatistics()).toEqual([]); // PostgreSQL's own autovacuum does it
+      return;
+    }
+    // the statistics collector reports changes with a short delay
+    let first: string[] = [];
+    for (const deadline = Date.now() + 5000; !first.includes("Setting") && Date.now() < deadline; ) {
+      first = await sa.refreshStatistics();
+      if (!first.includes("Setting")) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(first).toContain("Setting");
+    expect(Number(await analyzed())).toBe(1);
+    expect(await sa.refreshStatistics()).not.toContain("Setting"); // nothing changed since
+  });
 });
