@@ -163,6 +163,17 @@ describe.each(kinds)("hand-written SQL and Prisma agree (%s)", (kind) => {
     if (kind === "postgres") {
       expect(new Set(relaxed)).toEqual(new Set(["off"]));
       expect(new Set(durable)).toEqual(new Set(["on"]));
+      // options a DATABASE_URL already carries hold on both pools, and the relaxed one still has its own
+      const withOptions = await createDb(`${testDb.url}?options=${encodeURIComponent("-c application_name=anvil_opt")}`);
+      try {
+        const show = async (q: typeof db.sql.relaxed, name: string) => (await q.all<Record<string, string>>(`SHOW ${name}`))[0]![name];
+        expect(await show(withOptions.sql.relaxed, "synchronous_commit")).toBe("off");
+        expect(await show(withOptions.sql.relaxed, "application_name")).toBe("anvil_opt");
+        expect(await show(withOptions.sql, "application_name")).toBe("anvil_opt");
+        expect(await show(withOptions.sql, "synchronous_commit")).toBe("on");
+      } finally {
+        await withOptions.close();
+      }
     } else {
       expect(db.sql.relaxed).toBeDefined(); // SQLite: one connection; WAL with synchronous = NORMAL for everything
     }

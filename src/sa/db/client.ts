@@ -25,6 +25,19 @@ export function sqliteFile(url: string): string {
   return url.replace(/^file:/, "");
 }
 
+/**
+ * pg's `options` startup parameter with one more setting. A URL's own `?options=` would replace a separate
+ * `options` field (node-postgres lets the URL win), so it is taken out of the URL and both are sent together.
+ */
+export function withStartupOption(url: string, option: string): { connectionString: string; options: string } {
+  const q = url.indexOf("?");
+  if (q < 0) return { connectionString: url, options: option };
+  const params = url.slice(q + 1).split("&");
+  const own = params.filter((p) => p.startsWith("options=")).map((p) => decodeURIComponent(p.slice("options=".length).replace(/\+/g, " ")));
+  const rest = params.filter((p) => !p.startsWith("options="));
+  return { connectionString: url.slice(0, q) + (rest.length ? `?${rest.join("&")}` : ""), options: [...own, option].join(" ") };
+}
+
 // Dynamic imports: only the selected client, its WASM query compiler and its driver are loaded.
 export async function createDb(url: string): Promise<Database> {
   if (dbKind(url) === "postgres") {
@@ -32,9 +45,9 @@ export async function createDb(url: string): Promise<Database> {
     const { PrismaPg } = await import("@prisma/adapter-pg");
     const { default: pg } = await import("pg");
     const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
-    // the redeemed-nonce set's writes need not wait for the disk (sql.ts, `relaxed`): a few connections of their own
-    const relaxed = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 5000 });
-    relaxed.on("connect", (client) => void client.query("SET synchronous_commit = off").catch(() => {})); // runs before any query of the connection
+    // the redeemed-nonce set's writes need not wait for the disk (sql.ts, `relaxed`): a few connections of their own,
+    // set up at connection start (a startup parameter, so no query runs before the first one of the pool's user)
+    const relaxed = new pg.Pool({ ...withStartupOption(url, "-c synchronous_commit=off"), max: 4, connectionTimeoutMillis: 5000 });
     // an idle connection that breaks (server restart, network cut) is dropped from the pool; the next
     // query reports the outage to its caller (503). Without a listener the error would end the process.
     for (const p of [pool, relaxed]) p.on("error", () => {});
