@@ -9,12 +9,9 @@
 //
 // pending → carrying (one statement has taken it) → redeemed | refused; a carrying statement that fails
 // for another reason hands the claim back (pending), and it is recorded alone before any answer.
-import { AcmeError } from "../errors/index.js";
+import { badNonce } from "../errors/index.js";
 
 type State = "pending" | "carrying" | "redeemed" | "refused";
-
-export const badNonce = () =>
-  new AcmeError("badNonce", "the nonce is unknown, expired or already used; retry with the fresh one in Replay-Nonce");
 
 export class NonceClaim {
   #state: State;

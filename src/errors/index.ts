@@ -93,6 +93,8 @@ export function problemData(
 /** Shorthands for the common cases. */
 export const malformed = (detail: string, opts?: AcmeErrorOptions) => new AcmeError("malformed", detail, opts);
 export const unauthorized = (detail: string, opts?: AcmeErrorOptions) => new AcmeError("unauthorized", detail, opts);
+export const badNonce = () =>
+  new AcmeError("badNonce", "the nonce is unknown, expired or already used; retry with the fresh one in Replay-Nonce");
 export const notFound = (what: string) => new AcmeError("malformed", `${what} not found`, { status: 404 });
 export const internal = (detail = "internal error", opts?: AcmeErrorOptions) =>
   new AcmeError("serverInternal", detail, opts);

@@ -13,6 +13,7 @@ import type {
   ValidationRecord,
 } from "../core/types.js";
 import type { NonceClaim } from "../core/nonce-claim.js";
+import { badNonce } from "../errors/index.js";
 import type { Database } from "./db/client.js";
 import { ACCOUNT_CHANNEL } from "./db/notify.js";
 import type { Param, SqlRunner } from "./db/sql.js";
@@ -147,8 +148,7 @@ export function createStorage(database: Database, clock: () => Date = () => new 
           } catch (err) {
             const replayed = isNonceReplay(err);
             claim.carried(replayed ? false : undefined); // otherwise the statement undid the insert too
-            if (replayed) await claim.settle(); // throws badNonce
-            throw err;
+            throw replayed ? badNonce() : err;
           }
           claim.carried(true);
           return rows;
