@@ -126,13 +126,14 @@ export function formatComparison(runs: CompareRun[], markdown: boolean): string 
     `${r.failedFlows}${r.stuckFlows ? ` (${r.stuckFlows} stuck)` : ""}${r.aborted ? " STALLED" : ""}`,
     r.server ? `${r.server.cpuPercent}` : "-",
     r.server ? r.server.cpuMsPerCert.toFixed(1) : "-",
+    r.server?.mainThread ? `${r.server.mainThread.cpuPercent}` : "-",
     r.other ? `${r.other.cpuPercent}` : "-",
     r.server ? r.server.peakRssMB.toFixed(0) : "-",
     `${r.generator.cpuPercent}`,
     `${r.machine.othersPercent}`,
   ]);
   const out = [
-    t(["server", "conc", "certs/s", "flow p50 ms", "p95", "p99", "failed", "server CPU %", "CPU ms/cert", "postgres CPU %", "peak RSS MB", "generator CPU %", "others CPU %"], rows),
+    t(["server", "conc", "certs/s", "flow p50 ms", "p95", "p99", "failed", "server CPU %", "CPU ms/cert", "thread 1 %", "postgres CPU %", "peak RSS MB", "generator CPU %", "others CPU %"], rows),
   ];
   const pebble = new Map(runs.filter((r) => r.server === "pebble").map((r) => [r.result.concurrency, r.result]));
   const anvils = runs.filter((r) => r.server !== "pebble" && pebble.has(r.result.concurrency));

@@ -5,7 +5,7 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { AcmeSession, createHttp, FlowError } from "./client.js";
 import { certificateFlow, startResponder, type FlowOptions, type Responder } from "./flow.js";
-import { cpuOfCommand, machineCores, readMachine, readProc, round1, startSampler, waitForQuiet, type RssSample } from "./procstat.js";
+import { cpuOfCommand, machineCores, readMachine, readMainThreadCpu, readProc, round1, startSampler, waitForQuiet, type RssSample } from "./procstat.js";
 import { Recorder, summarize, type LatencySummary } from "./stats.js";
 
 export interface LoadOptions extends FlowOptions {
@@ -54,6 +54,8 @@ export interface LoadResult {
     cpuSeconds: number;
     cpuPercent: number; // of one core, over the window
     cpuMsPerCert: number;
+    /** the process's first thread: for Node (Anvil) the request thread; near 100% means it is the bottleneck */
+    mainThread?: { cpuPercent: number; cpuMsPerCert: number };
     peakRssMB: number;
     hwmMB: number;
     idleRssMB?: number;
@@ -149,6 +151,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     tMeasure = performance.now();
     measuring = true;
     const server0 = o.serverPid ? readProc(o.serverPid) : undefined;
+    const main0 = o.serverPid ? readMainThreadCpu(o.serverPid) : undefined;
     const other0 = o.cpuCommand ? cpuOfCommand(o.cpuCommand) : 0;
     const gen0 = process.cpuUsage();
     const machine0 = readMachine();
@@ -177,6 +180,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     const machineBusy = machineCores(machine0, readMachine(), cpuS);
     loop.disable();
     const server1 = o.serverPid ? readProc(o.serverPid) : undefined;
+    const main1 = o.serverPid ? readMainThreadCpu(o.serverPid) : undefined;
     const other1 = o.cpuCommand ? cpuOfCommand(o.cpuCommand) : 0;
     // in-flight flows finish (not counted) so nothing is cut mid-request, within the poll timeout
     await Promise.race([Promise.all(running), sleep(o.pollTimeoutMs + 5000)]);
@@ -192,6 +196,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     const latency: Record<string, LatencySummary> = {};
     for (const [k, v] of rec.samples) latency[k] = summarize(v);
     const serverCpu = server0 && server1 ? server1.cpuSeconds - server0.cpuSeconds : NaN;
+    const mainCpu = main0 !== undefined && main1 !== undefined ? main1 - main0 : undefined;
     const genCpu = (gen.user + gen.system) / 1e6;
     const known = genCpu + (Number.isFinite(serverCpu) ? serverCpu : 0) + (o.cpuCommand ? other1 - other0 : 0);
     return {
@@ -218,6 +223,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
               cpuSeconds: round3(serverCpu),
               cpuPercent: round1((100 * serverCpu) / cpuS),
               cpuMsPerCert: round3((1000 * serverCpu) / rec.certificates),
+              ...(mainCpu !== undefined
+                ? { mainThread: { cpuPercent: round1((100 * mainCpu) / cpuS), cpuMsPerCert: round3((1000 * mainCpu) / rec.certificates) } }
+                : {}),
               peakRssMB: sampler.peakRssMB(),
               hwmMB: sampler.hwmMB(),
               ...(idleRssMB !== undefined ? { idleRssMB: round1(idleRssMB) } : {}),

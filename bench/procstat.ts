@@ -11,13 +11,29 @@ export interface ProcSnapshot {
   hwmMB: number;
 }
 
+/** utime + stime of a /proc/…/stat line, in seconds */
+function statCpuSeconds(stat: string): number {
+  // the command name may contain spaces and parentheses: fields start after the last ")"
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime (fields 14, 15)
+}
+
+/**
+ * CPU seconds of a process's first thread (the task whose id is the pid): for Node, the request thread
+ * (the event loop); workers, GC and libuv's pool are the other threads. Undefined once it is gone.
+ */
+export function readMainThreadCpu(pid: number): number | undefined {
+  try {
+    return statCpuSeconds(readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
 /** CPU seconds (user+system) and memory of one process, or undefined once it is gone. */
 export function readProc(pid: number): ProcSnapshot | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // the command name may contain spaces and parentheses: fields start after the last ")"
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime (fields 14, 15)
+    const cpuSeconds = statCpuSeconds(readFileSync(`/proc/${pid}/stat`, "utf8"));
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? NaN);
     return { cpuSeconds, rssMB: kb("VmRSS") / 1024, hwmMB: kb("VmHWM") / 1024 };

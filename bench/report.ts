@@ -20,6 +20,7 @@ export function formatResult(r: LoadResult): string {
     const s = r.server;
     lines.push(
       `server pid ${s.pid}: CPU ${s.cpuSeconds.toFixed(2)} s (${s.cpuPercent}% of one core, ${s.cpuMsPerCert.toFixed(2)} ms/cert), ` +
+        (s.mainThread ? `first thread ${s.mainThread.cpuPercent}% of one core (${s.mainThread.cpuMsPerCert.toFixed(2)} ms/cert), ` : "") +
         `peak RSS ${s.peakRssMB} MB (sampled), VmHWM ${s.hwmMB} MB${s.idleRssMB !== undefined ? `, idle RSS after ${s.idleRssMB} MB` : ""}`,
     );
   }
