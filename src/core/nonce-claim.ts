@@ -5,7 +5,9 @@
 // database (PostgreSQL) starts "pending": the storage layer may carry it in the request's first
 // statement (a data-modifying CTE: src/sa), which saves the separate INSERT's round trip; otherwise
 // `settle()` records it on its own. Either way a claim is settled before the request changes anything:
-// the first statement of a request is a read, and the RA settles (a no-op once carried) before any write.
+// the first statement of a request is a read, or a write that carries the claim itself (a challenge
+// answer: the nonce's insert and the guarded UPDATE succeed or fail together), and the RA settles (a
+// no-op once carried) before any other write.
 //
 // pending → carrying (one statement has taken it) → redeemed | refused; a carrying statement that fails
 // for another reason hands the claim back (pending), and it is recorded alone before any answer.

@@ -55,6 +55,21 @@ export function authorizations(deps: RADeps, validator: Pick<Validator, "wake" |
      * again to a challenge already under way or finished answers its current state.
      */
     async respond(account: Account, id: string, payload: unknown, nonce?: NonceClaim): Promise<{ challenge: Challenge; authz: Authorization }> {
+      if (isObject(payload)) {
+        // the usual case first, in one storage step: the account's pending challenge of a pending
+        // authorization starts (with a free validation slot here, claimed by this instance and run at once)
+        const slot = validator.reserve();
+        const started = await sa.startChallengeFor(id, account.id, clock.now(), slot?.lockUntil, nonce).catch((err: unknown) => {
+          slot?.release();
+          throw err;
+        });
+        if (started) {
+          if (slot) slot.run(started);
+          else validator.wake();
+          return { challenge: started.challenge, authz: withStatus(started.authz) };
+        }
+        slot?.release(); // nothing started: answer from what is there (not found, another account's, not pending …)
+      }
       const current = await this.getChallenge(account, id, nonce);
       await nonce?.settle();
       if (payload === undefined) return current;

@@ -6,6 +6,7 @@ import type {
   Account,
   Authorization,
   Certificate,
+  Challenge,
   ChallengeType,
   Identifier,
   Order,
@@ -135,8 +136,12 @@ export function createStorage(database: Database, clock: () => Date = () => new 
       pump();
     });
 
-  /** `sql`, with `claim` carried by the first read that takes it (PostgreSQL) or settled before any statement. */
-  function carrying(claim: NonceClaim | undefined): SqlRunner {
+  /**
+   * `sql`, with `claim` carried by the first statement that takes it (PostgreSQL) or settled before any
+   * statement. A carried read runs on the relaxed pool (the nonce's commit need not wait, see sql.ts); a
+   * `durable` statement (one that changes more than the nonce) on the main pool.
+   */
+  function carrying(claim: NonceClaim | undefined, durable = false): SqlRunner {
     if (!claim || claim.redeemed) return sql;
     return {
       async all<T>(text: string, params: Param[] = []): Promise<T[]> {
@@ -144,7 +149,7 @@ export function createStorage(database: Database, clock: () => Date = () => new 
           const carried = text.startsWith("WITH ") ? `WITH ${NONCE_CTE}, ${text.slice(5)}` : `WITH ${NONCE_CTE} ${text}`;
           let rows: T[];
           try {
-            rows = await sql.relaxed.all<T>(carried, [claim.nonce, claim.expires, ...params]); // the nonce's commit: see sql.ts
+            rows = await (durable ? sql : sql.relaxed).all<T>(carried, [claim.nonce, claim.expires, ...params]);
           } catch (err) {
             const replayed = isNonceReplay(err);
             claim.carried(replayed ? false : undefined); // otherwise the statement undid the insert too
@@ -330,6 +335,40 @@ export function createStorage(database: Database, clock: () => Date = () => new 
         [now, claimUntil ?? null, claimUntil ? 1 : 0, challengeId, authzId, authzId, now],
       );
       return count === 1;
+    },
+    /**
+     * The usual challenge response in one step: pending → processing (as startChallenge) only if the
+     * challenge is `accountId`'s and its authorization is pending and unexpired. Returns the challenge
+     * as started and its authorization, or undefined if nothing started (the caller then reads and
+     * answers what is there). On PostgreSQL one statement, which also carries the request's nonce: the
+     * guarded UPDATE in a CTE, the authorization and its challenges read beside it.
+     */
+    async startChallengeFor(
+      challengeId: string,
+      accountId: string,
+      now: Date,
+      claimUntil: Date | undefined,
+      nonce?: NonceClaim,
+    ): Promise<{ challenge: Challenge; authz: Authorization } | undefined> {
+      const update = `UPDATE "Challenge" SET "status" = 'processing', "runAfter" = ?, "lockedUntil" = ?, "attempts" = "attempts" + ?
+          WHERE "id" = ? AND "status" = 'pending' AND EXISTS (SELECT 1 FROM "Authorization" a WHERE a."id" = "Challenge"."authzId"
+          AND a."accountId" = ? AND a."status" = 'pending' AND a."expires" > ?) RETURNING "authzId"`;
+      const params: Param[] = [now, claimUntil ?? null, claimUntil ? 1 : 0, challengeId, accountId, now];
+      if (!pg) {
+        await nonce?.settle();
+        if ((await sql.all(update, params)).length === 0) return undefined;
+        return challengeWithAuthz(sql, challengeId); // as started (or later, if the validator was quicker)
+      }
+      // the CTE's read sees the rows as they were before the UPDATE: the started challenge is patched below
+      const found = await challengeWithAuthz(carrying(nonce, true), challengeId, { cte: `WITH "started" AS (${update})`, params });
+      if (!found) return undefined;
+      const challenge: Challenge = {
+        ...found.challenge,
+        status: "processing",
+        attempts: found.challenge.attempts + (claimUntil ? 1 : 0),
+        nextAttempt: now,
+      };
+      return { challenge, authz: { ...found.authz, challenges: found.authz.challenges.map((c) => (c.id === challengeId ? challenge : c)) } };
     },
     /** A client answered again while a retry waits (§8.2: retry now); false if none was waiting. */
     async expediteChallenge(id: string, now: Date): Promise<boolean> {

@@ -2,7 +2,7 @@
 // instead of Prisma's one query per relation, run as cached prepared statements (db/sql.ts). Rows are
 // normalized here to what Prisma's models give, then mapped to domain objects by mappers.ts.
 import type { Account, Authorization, Certificate, Challenge, Identifier, JsonWebKeyLike, Order, ProblemData } from "../core/types.js";
-import type { SqlRunner } from "./db/sql.js";
+import type { Param, SqlRunner } from "./db/sql.js";
 import { toAuthz, toCertificate } from "./mappers.js";
 import type * as rows from "./generated/sqlite/client.js";
 
@@ -66,9 +66,21 @@ export async function authzWithChallenges(q: SqlRunner, id: string): Promise<Aut
   return r && toAuthz(r);
 }
 
-/** A challenge and its authorization (with all its challenges), in one query. */
-export async function challengeWithAuthz(q: SqlRunner, challengeId: string): Promise<{ challenge: Challenge; authz: Authorization } | undefined> {
-  const r = toRows(await q.all<Raw>(`${SELECT} WHERE a."id" = (SELECT "authzId" FROM "Challenge" WHERE "id" = ?)`, [challengeId]));
+/**
+ * A challenge and its authorization (with all its challenges), in one query. With `started` (a
+ * `WITH "started" AS (… RETURNING "authzId")` clause and its parameters), the authorization is the one
+ * that CTE returned, if any (PostgreSQL: the statement that starts a challenge reads it too).
+ */
+export async function challengeWithAuthz(
+  q: SqlRunner,
+  challengeId: string,
+  started?: { cte: string; params: Param[] },
+): Promise<{ challenge: Challenge; authz: Authorization } | undefined> {
+  const r = toRows(
+    await (started
+      ? q.all<Raw>(`${started.cte} ${SELECT} WHERE a."id" = (SELECT "authzId" FROM "started")`, started.params)
+      : q.all<Raw>(`${SELECT} WHERE a."id" = (SELECT "authzId" FROM "Challenge" WHERE "id" = ?)`, [challengeId])),
+  );
   if (!r) return undefined;
   const authz = toAuthz(r);
   const challenge = authz.challenges.find((c) => c.id === challengeId);

@@ -108,6 +108,12 @@ describe("expiry reads as the RFC says", () => {
     const o = await c.authz(pending.location!);
     expect(o.body.status).toBe("invalid");
     expect((await c.authz(pending.body.authorizations[0])).body.status).toBe("expired");
+    // answering a challenge of the expired authorization starts nothing
+    const late = (await c.authz(pending.body.authorizations[0])).body.challenges.find((x: any) => x.type === "http-01");
+    const answer = await c.respond(late.url);
+    expect(answer.status).toBe(400);
+    expect(answer.body.type).toBe("urn:ietf:params:acme:error:malformed");
+    expect((await env.anvil.sa.getChallenge(late.url.split("/").pop()))!.challenge).toMatchObject({ status: "pending", attempts: 0 });
     expect((await c.authz(done.body.authorizations[0])).body.status).toBe("valid");
 
     clock.advance(23 * 86400);

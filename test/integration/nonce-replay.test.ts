@@ -36,6 +36,17 @@ describe("replayed nonces on the issuance routes", () => {
     expect(r.headers.get("replay-nonce")).toBeTruthy();
     expect(r.headers.get("location")).toBeNull();
   };
+  /** Claims of one nonce whose own store (settle() without a carrying statement) counts its calls: the first insert is fresh, later ones refused. */
+  function claims(nonce: string) {
+    const expires = new Date(Date.now() + 60_000);
+    let alone = 0;
+    const claim = () =>
+      new NonceClaim(nonce, expires, async () => {
+        alone++;
+        return alone === 1;
+      });
+    return { claim, alone: () => alone };
+  }
   const orderCount = async () => (await env.anvil.sa.listOrderIds(accountId, 1000)).length;
 
   it("each step of an issuance answers once and refuses its replay, which changes nothing", async () => {
@@ -107,27 +118,48 @@ describe("replayed nonces on the issuance routes", () => {
   });
 
   it(`storage: a read ${usePostgres() ? "carries the nonce in the same statement (PostgreSQL)" : "records the nonce before it runs (SQLite: nothing to carry it)"}`, async () => {
-    const expires = new Date(Date.now() + 60_000);
-    const nonce = `carried-${Date.now()}`;
-    let alone = 0;
-    const claim = () =>
-      new NonceClaim(nonce, expires, async () => {
-        alone++;
-        return alone === 1; // a store of its own: first insert fresh, later ones refused
-      });
+    const { claim, alone } = claims(`carried-${Date.now()}`);
     const first = claim();
     expect(await env.anvil.sa.getAuthz("no-such-authz", first)).toBeUndefined();
     expect(first.state).toBe("redeemed");
     const second = claim();
     if (usePostgres()) {
-      expect(alone).toBe(0); // recorded by the read itself, in RedeemedNonce
+      expect(alone()).toBe(0); // recorded by the read itself, in RedeemedNonce
       await expect(env.anvil.sa.getOrderWithAuthzs("no-such-order", second)).rejects.toMatchObject({ type: "badNonce" });
-      expect(alone).toBe(0);
+      expect(alone()).toBe(0);
     } else {
-      expect(alone).toBe(1);
+      expect(alone()).toBe(1);
       await expect(env.anvil.sa.getOrderWithAuthzs("no-such-order", second)).rejects.toMatchObject({ type: "badNonce" });
-      expect(alone).toBe(2);
+      expect(alone()).toBe(2);
     }
     expect(second.state).toBe("refused");
+  });
+
+  it(`storage: starting a challenge ${usePostgres() ? "carries the nonce in the same statement (PostgreSQL)" : "records the nonce first (SQLite)"}; a replay starts nothing`, async () => {
+    const order = await client.newOrder(["carried-start.anvil.test"]);
+    const authz = await client.authz(order.body.authorizations[0]);
+    const challengeId = String(authz.body.challenges.find((c: { type: string }) => c.type === "http-01").url).split("/").pop()!;
+    const nonce = `start-${Date.now()}`;
+    const { claim, alone } = claims(nonce);
+    const expires = new Date(Date.now() + 60_000);
+    const sa = env.anvil.sa;
+    // a stranger's start, with a fresh nonce: nothing starts, the nonce is used up all the same
+    const stranger = claim();
+    expect(await sa.startChallengeFor(challengeId, "someone-else", new Date(), undefined, stranger)).toBeUndefined();
+    expect(stranger.state).toBe("redeemed");
+    expect(alone()).toBe(usePostgres() ? 0 : 1);
+    // the owner's start with the same nonce: refused, nothing starts
+    const replay = claim();
+    await expect(sa.startChallengeFor(challengeId, accountId, new Date(), undefined, replay)).rejects.toMatchObject({ type: "badNonce" });
+    expect((await sa.getChallenge(challengeId))!.challenge).toMatchObject({ status: "pending", attempts: 0 });
+    // a good one: started, claimed and counted as the caller asked, and returned as started
+    const lockUntil = new Date(Date.now() + 30_000);
+    const started = await sa.startChallengeFor(challengeId, accountId, new Date(), lockUntil, new NonceClaim(`${nonce}-2`, expires, async () => true));
+    expect(started?.challenge).toMatchObject({ id: challengeId, status: "processing", attempts: 1 });
+    expect(started?.authz).toMatchObject({ accountId, status: "pending" });
+    expect(started?.authz.challenges.find((c) => c.id === challengeId)?.status).toBe("processing");
+    expect((await sa.getChallenge(challengeId))!.challenge).toMatchObject({ status: "processing", attempts: 1 });
+    // started once only
+    expect(await sa.startChallengeFor(challengeId, accountId, new Date(), lockUntil)).toBeUndefined();
   });
 });

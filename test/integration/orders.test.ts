@@ -155,6 +155,29 @@ describe("validation and the state machines (§7.1.6)", () => {
     expect(again.body.status).toBe("valid");
   });
 
+  it("an answer from another account → unauthorized, and the challenge does not start", async () => {
+    const order = await acct.newOrder(["theirs.anvil.test"]);
+    const authz = await acct.authz(order.body.authorizations[0]);
+    const ch = authz.body.challenges.find((x: any) => x.type === "http-01");
+    const other = await env.account();
+    const res = await other.respond(ch.url);
+    expect(res.status).toBe(403);
+    expect(res.body.type).toBe(ERR("unauthorized"));
+    expect((await env.anvil.sa.getChallenge(ch.url.split("/").pop()))!.challenge).toMatchObject({ status: "pending", attempts: 0 });
+    expect((await other.respond(ch.url.replace(/[^/]+$/, "no-such-challenge"))).status).toBe(404);
+  });
+
+  it("an answer to a challenge of a deactivated authorization → malformed, and nothing starts", async () => {
+    const order = await acct.newOrder(["gone.anvil.test"]);
+    const authzUrl = order.body.authorizations[0];
+    const ch = (await acct.authz(authzUrl)).body.challenges.find((x: any) => x.type === "http-01");
+    expect((await acct.post(authzUrl, { status: "deactivated" })).status).toBe(200);
+    const res = await acct.respond(ch.url);
+    expect(res.status).toBe(400);
+    expect(res.body.type).toBe(ERR("malformed"));
+    expect((await env.anvil.sa.getChallenge(ch.url.split("/").pop()))!.challenge).toMatchObject({ status: "pending", attempts: 0 });
+  });
+
   it("valid authorizations are reused by the next order of the same account", async () => {
     const first = await acct.newOrder(["reuse.anvil.test"]);
     await validate(acct, first.body.authorizations[0]);
