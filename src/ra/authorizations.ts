@@ -25,6 +25,26 @@ export function authorizations(deps: RADeps, validator: Pick<Validator, "wake" |
     return withStatus(a);
   }
 
+  /**
+   * pending → processing if the challenge is the account's and it and its authorization are pending and
+   * unexpired; with a free validation slot here the job starts claimed by this instance and runs at once.
+   * Undefined if nothing started.
+   */
+  async function start(account: Account, id: string, nonce?: NonceClaim): Promise<{ challenge: Challenge; authz: Authorization } | undefined> {
+    const slot = validator.reserve();
+    const started = await sa.startChallengeFor(id, account.id, clock.now(), slot?.lockUntil, nonce).catch((err: unknown) => {
+      slot?.release();
+      throw err;
+    });
+    if (!started) {
+      slot?.release();
+      return undefined;
+    }
+    if (slot) slot.run(started);
+    else validator.wake();
+    return { challenge: started.challenge, authz: withStatus(started.authz) };
+  }
+
   return {
     getAuthz: load,
 
@@ -55,20 +75,10 @@ export function authorizations(deps: RADeps, validator: Pick<Validator, "wake" |
      * again to a challenge already under way or finished answers its current state.
      */
     async respond(account: Account, id: string, payload: unknown, nonce?: NonceClaim): Promise<{ challenge: Challenge; authz: Authorization }> {
+      // the usual case first, in one storage step: the account's pending challenge starts
       if (isObject(payload)) {
-        // the usual case first, in one storage step: the account's pending challenge of a pending
-        // authorization starts (with a free validation slot here, claimed by this instance and run at once)
-        const slot = validator.reserve();
-        const started = await sa.startChallengeFor(id, account.id, clock.now(), slot?.lockUntil, nonce).catch((err: unknown) => {
-          slot?.release();
-          throw err;
-        });
-        if (started) {
-          if (slot) slot.run(started);
-          else validator.wake();
-          return { challenge: started.challenge, authz: withStatus(started.authz) };
-        }
-        slot?.release(); // nothing started: answer from what is there (not found, another account's, not pending …)
+        const started = await start(account, id, nonce);
+        if (started) return started;
       }
       const current = await this.getChallenge(account, id, nonce);
       await nonce?.settle();
@@ -86,20 +96,8 @@ export function authorizations(deps: RADeps, validator: Pick<Validator, "wake" |
       if (current.authz.status !== "pending") {
         throw malformed(`the authorization is ${current.authz.status}; its challenges can no longer be answered`);
       }
-      // a free validation slot here: the job starts claimed by this instance and runs at once
-      const slot = validator.reserve();
-      const started = await sa.startChallenge(id, current.authz.id, clock.now(), slot?.lockUntil).catch((err: unknown) => {
-        slot?.release();
-        throw err;
-      });
-      if (started) {
-        const challenge: Challenge = { ...current.challenge, status: "processing" };
-        if (slot) slot.run({ challenge: { ...challenge, attempts: challenge.attempts + 1 }, authz: current.authz });
-        else validator.wake();
-        return { ...current, challenge };
-      }
-      slot?.release();
-      return this.getChallenge(account, id); // lost a race: answer what happened instead
+      // startable, yet it did not start a moment ago: it changed in between; try once more
+      return (await start(account, id)) ?? this.getChallenge(account, id); // lost a race: answer what happened instead
     },
   };
 }

@@ -322,26 +322,13 @@ export function createStorage(database: Database, clock: () => Date = () => new 
 
     // ---- validation jobs: a challenge in "processing" is a durable job
     /**
-     * pending → processing, only while its authorization is pending and unexpired. With `claimUntil`
-     * the job starts claimed by the caller (as claimDueChallengeJobs would, the attempt counted), so
-     * it validates at once without a claim; otherwise it waits, unclaimed, for a validator's scan.
-     */
-    async startChallenge(challengeId: string, authzId: string, now: Date, claimUntil?: Date): Promise<boolean> {
-      // hot path, guarded in one statement (Prisma would wrap its updateMany in BEGIN/COMMIT)
-      const count = await sql.run(
-        `UPDATE "Challenge" SET "status" = 'processing', "runAfter" = ?, "lockedUntil" = ?, "attempts" = "attempts" + ?
-          WHERE "id" = ? AND "status" = 'pending' AND "authzId" = ?
-          AND EXISTS (SELECT 1 FROM "Authorization" a WHERE a."id" = ? AND a."status" = 'pending' AND a."expires" > ?)`,
-        [now, claimUntil ?? null, claimUntil ? 1 : 0, challengeId, authzId, authzId, now],
-      );
-      return count === 1;
-    },
-    /**
-     * The usual challenge response in one step: pending → processing (as startChallenge) only if the
-     * challenge is `accountId`'s and its authorization is pending and unexpired. Returns the challenge
-     * as started and its authorization, or undefined if nothing started (the caller then reads and
-     * answers what is there). On PostgreSQL one statement, which also carries the request's nonce: the
-     * guarded UPDATE in a CTE, the authorization and its challenges read beside it.
+     * A challenge answered: pending → processing, only if it is `accountId`'s and its authorization is
+     * pending and unexpired. With `claimUntil` the job starts claimed by the caller (as
+     * claimDueChallengeJobs would, the attempt counted), so it validates at once without a claim;
+     * otherwise it waits, unclaimed, for a validator's scan. Returns the challenge as started and its
+     * authorization, or undefined if nothing started (the caller then reads and answers what is there).
+     * On PostgreSQL one statement, which also carries the request's nonce: the guarded UPDATE in a CTE,
+     * the authorization and its challenges read beside it.
      */
     async startChallengeFor(
       challengeId: string,
