@@ -35,8 +35,6 @@ export interface NonceService {
    * Undefined for a nonce that is invented, expired, or (in memory) used before.
    */
   claim(nonce: string): NonceClaim | undefined;
-  /** true when the nonce is genuine, not expired, and was not redeemed before (claim, then settle) */
-  redeem(nonce: string): Promise<boolean>;
 }
 
 const BLOCK = 16; // plaintext: issuedAt ms (6 bytes) ‖ instance (4) ‖ counter (6)
@@ -107,14 +105,6 @@ export function createNonceService(deps: {
       return Buffer.concat([sealed, mac.encrypt(sealed)], NONCE_LEN).toString("base64url");
     },
     claim,
-    async redeem(nonce: string): Promise<boolean> {
-      const c = claim(nonce);
-      if (!c) return false;
-      return c.settle().then(
-        () => true,
-        (err: unknown) => (c.state === "refused" ? false : Promise.reject(err)),
-      );
-    },
   };
 
   function claim(nonce: string): NonceClaim | undefined {
