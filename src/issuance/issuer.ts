@@ -1,10 +1,10 @@
 // The issuer: an intermediate certificate plus its loaded signing key, ready to sign subscriber
 // leaves. Keys are parsed and imported once, in loadIssuer; issue() only builds and signs.
-import { createHash, X509Certificate as NodeCert, type KeyObject } from "node:crypto";
+import { createHash, verify, X509Certificate as NodeCert, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import * as x509 from "@peculiar/x509";
 import { parseCsr, type ParsedCsr } from "../core/csr.js";
-import { keyInfoFromSpki } from "../core/keys.js";
+import { derChildren, derContent, derReadWhole, keyInfoFromSpki, type DerTlv } from "../core/keys.js";
 import type { Identifier } from "../core/types.js";
 import { loadPrivateKey } from "./keys.js";
 import { toPem } from "./pem.js";
@@ -42,6 +42,11 @@ export interface Issuer {
 
 const MAX_CN_LENGTH = 64; // ub-common-name, RFC 5280 Appendix A
 
+/** Every constructed element's children fill it exactly, down to the primitive ones (DerError otherwise). */
+function walkDer(buf: Uint8Array, t: DerTlv): void {
+  if (t.tag & 0x20) for (const child of derChildren(buf, t)) walkDer(buf, child);
+}
+
 /** The issuer of the PKI in `dir`, signing on the calling thread, and its key (for a signing worker). */
 export async function loadIssuerWithKey(opts: { dir: string; passphrase?: string; now?: Date }): Promise<{ issuer: Issuer; key: KeyObject }> {
   const paths = pkiPaths(opts.dir);
@@ -73,7 +78,7 @@ export async function createIssuer(rootDer: Uint8Array, intermediateDer: Uint8Ar
     intermediateDer,
     root,
     intermediate,
-    nodeIntermediate: new NodeCert(intermediateDer),
+    intermediatePublicKey: new NodeCert(intermediateDer).publicKey,
     leafSigner: leafSignerFor(key),
     authorityKeyId: await keyIdOf(intermediate),
   });
@@ -84,7 +89,7 @@ interface IssuerParts {
   intermediateDer: Uint8Array;
   root: x509.X509Certificate;
   intermediate: x509.X509Certificate;
-  nodeIntermediate: NodeCert;
+  intermediatePublicKey: KeyObject;
   leafSigner: LeafSigner;
   authorityKeyId: string;
 }
@@ -137,9 +142,9 @@ class PkiIssuer implements Issuer {
       },
       this.#parts.leafSigner,
     );
-    const der = new Uint8Array(signTbs(tbs, this.#parts.leafSigner));
-    this.#checkSigned(der, req.serial);
-    return der;
+    const der = signTbs(tbs, this.#parts.leafSigner);
+    this.#checkSigned(der, tbs);
+    return new Uint8Array(der.buffer, der.byteOffset, der.byteLength);
   }
 
   parseCsr(der: Uint8Array): Promise<ParsedCsr> {
@@ -165,11 +170,25 @@ class PkiIssuer implements Issuer {
     }
   }
 
-  // Like Boulder's post-signing checks: a certificate we cannot verify ourselves is never handed out.
-  #checkSigned(der: Uint8Array, serial: string): void {
-    const leaf = new NodeCert(der);
-    const ok = leaf.verify(this.#parts.nodeIntermediate.publicKey) && leaf.checkIssued(this.#parts.nodeIntermediate);
+  // Like Boulder's post-signing checks: a certificate we cannot verify ourselves is never handed out. It
+  // is read back with our strict DER reader (every length in it consistent, exactly the TBS we built, our
+  // algorithm, one signature) and its signature checked with the intermediate certificate's public key,
+  // which catches a key that is not the certificate's and a faulty signature. Not parsed by OpenSSL: that
+  // costs ~0.14 ms per certificate in OpenSSL 3.0's key decoder, and the TBS's encoding is held to the
+  // library's bytes by test/unit/leaf-der.test.ts; the tests parse the leaves they get with OpenSSL.
+  #checkSigned(der: Buffer, tbs: Buffer): void {
+    const [tbsTlv, alg, bits, ...rest] = derChildren(der, derReadWhole(der, 0x30));
+    const signer = this.#parts.leafSigner;
+    const signature = bits?.tag === 0x03 ? derContent(der, bits) : undefined;
+    if (tbsTlv) walkDer(der, tbsTlv); // throws if a length anywhere in the TBS is wrong
+    const ok =
+      rest.length === 0 &&
+      tbsTlv !== undefined &&
+      tbs.equals(der.subarray(tbsTlv.start, tbsTlv.end)) &&
+      alg !== undefined &&
+      Buffer.from(signer.algorithmDer).equals(der.subarray(alg.start, alg.end)) &&
+      signature?.[0] === 0 &&
+      verify(signer.hash, tbs, this.#parts.intermediatePublicKey, signature.subarray(1));
     if (!ok) throw new Error("the issued certificate does not verify with the intermediate (key/certificate mismatch?)");
-    if (BigInt("0x" + leaf.serialNumber) !== BigInt("0x" + serial)) throw new Error("the issued certificate's serial differs from the request");
   }
 }

@@ -22,6 +22,7 @@ import {
   serialProblem,
   type Issuer,
 } from "../../src/issuance/index.js";
+import { createIssuer } from "../../src/issuance/issuer.js";
 
 const OPENSSL = "/usr/bin/openssl";
 const work = mkdtempSync(join(tmpdir(), "anvil-issuance-"));
@@ -273,6 +274,17 @@ describe("other key types and storage options", () => {
     expect(opensslVerify(issuer, der)).toContain("leaf.pem: OK");
     expect(openssl(["x509", "-noout", "-text"], pemOf(der))).toContain("Signature Algorithm: sha256WithRSAEncryption");
     expect(openssl(["x509", "-noout", "-text"], issuer.intermediatePem)).toContain("Signature Algorithm: ecdsa-with-SHA256");
+  });
+
+  it("a signing key that is not the intermediate certificate's: the leaf is checked after signing and refused", async () => {
+    const dir = tmp("mismatch");
+    await initPki({ dir });
+    const good = await loadIssuer({ dir });
+    const wrongKey = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+    const wrong = await createIssuer(good.rootDer, good.intermediateDer, wrongKey);
+    const req = leafRequest(spkiOf(leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "mismatch.example.test" }]);
+    await expect(wrong.issue(req)).rejects.toThrow(/does not verify with the intermediate/);
+    expect(opensslVerify(good, await good.issue(req))).toContain("leaf.pem: OK");
   });
 
   it("a passphrase-encrypted intermediate key loads only with the passphrase", async () => {
