@@ -15,6 +15,7 @@ Commands:
   memory          a long run at high concurrency: the RSS curve and the idle RSS after
   size            throughput and start-up time on an empty and on a seeded (large) database
   seed            fill an Anvil database with N accounts/orders/authorizations/challenges/certificates
+  sign            the signing worker's work per certificate (CSR parse + leaf issue) on one thread
   summarize       summarize a .cpuprofile file (bench/cpuprofile.ts)
 
 load options:
@@ -113,6 +114,7 @@ const COMMANDS: Record<string, () => Promise<{ main(argv: string[]): Promise<voi
   memory: () => import("./memory.js"),
   size: () => import("./size.js"),
   seed: () => import("./seed.js"),
+  sign: () => import("./sign.js"),
   summarize: () => import("./cpuprofile.js"),
 };
 
