@@ -144,7 +144,9 @@ class PkiIssuer implements Issuer {
     );
     const der = signTbs(tbs, this.#parts.leafSigner);
     this.#checkSigned(der, tbs);
-    return new Uint8Array(der.buffer, der.byteOffset, der.byteLength);
+    // a copy in an ArrayBuffer of its own: `der` may sit in Buffer's shared pool, and the signing worker
+    // transfers the answer's ArrayBuffer to the request thread
+    return new Uint8Array(der);
   }
 
   parseCsr(der: Uint8Array): Promise<ParsedCsr> {

@@ -212,6 +212,12 @@ describe.each([
     });
   }
 
+  it("answers each certificate in an ArrayBuffer of its own (what the signing worker transfers)", async () => {
+    const der = await issuer.issue(leafRequest(spkiOf(leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "own.example.test" }]));
+    expect(der.byteOffset).toBe(0);
+    expect(der.buffer.byteLength).toBe(der.byteLength);
+  });
+
   it("signs many leaves at once, each answer matching its own request", async () => {
     const reqs = Array.from({ length: 24 }, (_, i) => leafRequest(spkiOf(leafKeys["ECDSA P-256"]()), [{ type: "dns", value: `n${i}.example.test` }]));
     const ders = await Promise.all(reqs.map((r) => issuer.issue(r)));
