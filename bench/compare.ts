@@ -106,12 +106,13 @@ export async function main(argv: string[]): Promise<void> {
 /**
  * Throughput of a run, or for a run that wedged (stalled or stuck flows) the mean of the whole seconds
  * before the first second in which nothing finished (the last busy second is partial and left out).
+ * NaN for a run that wedged within its first second: it has no steady rate to compare with.
  */
 export function steadyRate(r: LoadResult): number {
   if (!r.aborted && r.stuckFlows === 0) return r.certsPerSecond;
   const zero = r.perSecond.indexOf(0);
-  const before = r.perSecond.slice(0, zero < 0 ? r.perSecond.length : Math.max(1, zero - 1));
-  return before.length ? before.reduce((a, b) => a + b, 0) / before.length : r.certsPerSecond;
+  const before = r.perSecond.slice(0, zero < 0 ? r.perSecond.length : Math.max(0, zero - 1));
+  return before.length ? before.reduce((a, b) => a + b, 0) / before.length : NaN;
 }
 
 export function formatComparison(runs: CompareRun[], markdown: boolean): string {
@@ -139,7 +140,7 @@ export function formatComparison(runs: CompareRun[], markdown: boolean): string 
   const anvils = runs.filter((r) => r.server !== "pebble" && pebble.has(r.result.concurrency));
   if (anvils.length) {
     const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : "-");
-    out.push("", "Ratios Anvil / Pebble (throughput > 1 and latency < 1 favour Anvil; a wedged Pebble run counts at its rate before the wedge):", "");
+    out.push("", "Ratios Anvil / Pebble (throughput > 1 and latency < 1 favour Anvil; a wedged Pebble run counts at its rate before the wedge, '-' if it wedged within its first second):", "");
     out.push(
       t(
         ["server", "conc", "certs/s ratio", "flow p50 ratio", "flow p99 ratio"],
@@ -155,7 +156,9 @@ export function formatComparison(runs: CompareRun[], markdown: boolean): string 
   for (const r of runs.filter((x) => x.discarded)) out.push(`${r.server} c=${r.result.concurrency}: measured again after: ${r.discarded!.join("; ")}`);
   for (const r of runs.filter((x) => x.result.aborted || x.result.stuckFlows)) {
     const why = r.result.aborted ?? `${r.result.stuckFlows} of ${r.result.concurrency} flows stuck at the end`;
-    out.push(`${r.server} c=${r.result.concurrency}: ${why}; per second: ${r.result.perSecond.join(" ")}; rate before the wedge ${steadyRate(r.result).toFixed(1)}/s`);
+    const rate = steadyRate(r.result);
+    const before = Number.isNaN(rate) ? "no whole second before the wedge: no ratio" : `rate before the wedge ${rate.toFixed(1)}/s`;
+    out.push(`${r.server} c=${r.result.concurrency}: ${why}; per second: ${r.result.perSecond.join(" ")}; ${before}`);
   }
   return out.join("\n");
 }
