@@ -95,21 +95,10 @@ export function orders(deps: RADeps) {
       const perAccount = config.rateLimits.newOrdersPerAccount;
       if (perAccount.limit > 0) checkOldest("newOrdersPerAccount", perAccount, await sa.nthNewestOrderTime(account.id, perAccount.limit, nonce), now);
       const window = validityWindow(payload, now);
-      const reusable = await sa.findValidAuthzs(
-        account.id,
-        identifiers.map((i) => ({ type: i.type, value: i.value.replace(/^\*\./, "") })),
-        addSeconds(now, 24 * 3600), // reuse only authorizations with a day or more left
-        nonce,
-      );
-      let expires = addSeconds(now, config.orderLifetime);
-      const authzs = identifiers.map((id): { reuse: string } | NewAuthz => {
+      const reuseAfter = addSeconds(now, 24 * 3600); // reuse only authorizations with a day or more left
+      const fresh = identifiers.map((id): NewAuthz => {
         const wildcard = id.value.startsWith("*.");
         const base: Identifier = { type: id.type, value: wildcard ? id.value.slice(2) : id.value };
-        const found = reusable.find((a) => a.wildcard === wildcard && a.identifier.value === base.value && a.identifier.type === base.type);
-        if (found) {
-          if (found.expires < expires) expires = found.expires;
-          return { reuse: found.id };
-        }
         return {
           id: newId(),
           identifier: base,
@@ -118,13 +107,27 @@ export function orders(deps: RADeps) {
           challenges: policy.challengeTypes(base, wildcard).map((type) => ({ id: newId(), type, token: newToken() })),
         };
       });
-      const order = { id: newId(), accountId: account.id, expires, identifiers, ...window, authzs };
-      await nonce?.settle();
-      await sa.createOrder(order);
+      let expires = addSeconds(now, config.orderLifetime);
+      const orderId = newId();
+      // the usual case, nothing to reuse: the order is written at once (on PostgreSQL with the nonce, one statement)
+      let authzs: ({ reuse: string } | NewAuthz)[] = fresh;
+      let reusable: Authorization[] = [];
+      const base = { id: orderId, accountId: account.id, identifiers, ...window };
+      if (!(await sa.createOrderUnlessReusable({ ...base, expires, authzs: fresh }, reuseAfter, nonce))) {
+        reusable = await sa.findValidAuthzs(account.id, fresh.map((a) => a.identifier), reuseAfter, nonce);
+        authzs = fresh.map((a) => {
+          const found = reusable.find((r) => r.wildcard === a.wildcard && r.identifier.value === a.identifier.value && r.identifier.type === a.identifier.type);
+          if (!found) return a;
+          if (found.expires < expires) expires = found.expires;
+          return { reuse: found.id };
+        });
+        await nonce?.settle();
+        await sa.createOrder({ ...base, expires, authzs });
+      }
       metrics.orderCreated();
       // answer from what was just written instead of reading it back
       const all = authzs.map((a) => ("reuse" in a ? reusable.find((r) => r.id === a.reuse)! : freshAuthz(a, account.id, now)));
-      const created: Order = { id: order.id, accountId: account.id, status: "pending", expires, identifiers, ...window, authzIds: all.map((a) => a.id), createdAt: now };
+      const created: Order = { id: orderId, accountId: account.id, status: "pending", expires, identifiers, ...window, authzIds: all.map((a) => a.id), createdAt: now };
       return view(created, all);
     },
 

@@ -27,6 +27,7 @@ import {
   date,
   orderWithAuthzs,
   validAuthzs,
+  validAuthzsWhere,
 } from "./raw.js";
 import { json, toAccount } from "./mappers.js";
 
@@ -50,6 +51,41 @@ export interface NewOrder {
   notAfter?: Date;
   /** authorizations in identifier order: existing ones (reused) by id, new ones in full */
   authzs: ({ reuse: string } | NewAuthz)[];
+}
+
+/**
+ * The INSERTs that write an order (new authorizations, their challenges, the order, its links), in an order
+ * that satisfies the foreign keys. `typed`: PostgreSQL casts on the values that are not text, for when the
+ * rows are SELECTed from a VALUES list (whose parameters would otherwise be text) instead of inserted directly.
+ */
+function orderInserts(o: NewOrder, now: Date, typed = false): [string, Param[]][] {
+  const cast = (type: string) => (typed ? `?::${type}` : "?");
+  const [ts, bool, json, int] = [cast("timestamp(3)"), cast("boolean"), cast("jsonb"), cast("integer")];
+  const fresh = o.authzs.filter((a): a is NewAuthz => !("reuse" in a));
+  const challenges = fresh.flatMap((a) => a.challenges.map((c) => [c.id, a.id, c.type, c.token]));
+  const parts: [string, Param[]][] = [];
+  if (fresh.length) {
+    parts.push([
+      `INSERT INTO "Authorization" ("id", "accountId", "identifierType", "identifierValue", "wildcard", "status", "expires", "createdAt")
+        VALUES ${fresh.map(() => `(?, ?, ?, ?, ${bool}, 'pending', ${ts}, ${ts})`).join(", ")}`,
+      fresh.flatMap((a) => [a.id, o.accountId, a.identifier.type, a.identifier.value, a.wildcard, a.expires, now]),
+    ]);
+  }
+  if (challenges.length) {
+    parts.push([
+      `INSERT INTO "Challenge" ("id", "authzId", "type", "token", "status", "attempts") VALUES ${challenges.map(() => "(?, ?, ?, ?, 'pending', 0)").join(", ")}`,
+      challenges.flat(),
+    ]);
+  }
+  parts.push([
+    `INSERT INTO "Order" ("id", "accountId", "status", "expires", "identifiers", "notBefore", "notAfter", "createdAt") VALUES (?, ?, 'pending', ${ts}, ${json}, ${ts}, ${ts}, ${ts})`,
+    [o.id, o.accountId, o.expires, JSON.stringify(o.identifiers), o.notBefore, o.notAfter, now],
+  ]);
+  parts.push([
+    `INSERT INTO "OrderAuthz" ("orderId", "authzId", "position") VALUES ${o.authzs.map(() => `(?, ?, ${int})`).join(", ")}`,
+    o.authzs.flatMap((a, position) => [o.id, "reuse" in a ? a.reuse : a.id, position]),
+  ]);
+  return parts;
 }
 
 export class ConflictError extends Error {
@@ -245,29 +281,7 @@ export function createStorage(database: Database, clock: () => Date = () => new 
 
     // ---- orders and authorizations
     async createOrder(o: NewOrder): Promise<void> {
-      const now = clock();
-      const fresh = o.authzs.filter((a): a is NewAuthz => !("reuse" in a));
-      const challenges = fresh.flatMap((a) => a.challenges.map((c) => [c.id, a.id, c.type, c.token]));
-      const parts: [string, Param[]][] = [];
-      if (fresh.length) {
-        parts.push([
-          `INSERT INTO "Authorization" ("id", "accountId", "identifierType", "identifierValue", "wildcard", "status", "expires", "createdAt")
-            VALUES ${fresh.map(() => "(?, ?, ?, ?, ?, 'pending', ?, ?)").join(", ")}`,
-          fresh.flatMap((a) => [a.id, o.accountId, a.identifier.type, a.identifier.value, a.wildcard, a.expires, now]),
-        ]);
-        parts.push([
-          `INSERT INTO "Challenge" ("id", "authzId", "type", "token", "status", "attempts") VALUES ${challenges.map(() => "(?, ?, ?, ?, 'pending', 0)").join(", ")}`,
-          challenges.flat(),
-        ]);
-      }
-      parts.push([
-        `INSERT INTO "Order" ("id", "accountId", "status", "expires", "identifiers", "notBefore", "notAfter", "createdAt") VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)`,
-        [o.id, o.accountId, o.expires, JSON.stringify(o.identifiers), o.notBefore, o.notAfter, now],
-      ]);
-      parts.push([
-        `INSERT INTO "OrderAuthz" ("orderId", "authzId", "position") VALUES ${o.authzs.map(() => "(?, ?, ?)").join(", ")}`,
-        o.authzs.flatMap((a, position) => [o.id, "reuse" in a ? a.reuse : a.id, position]),
-      ]);
+      const parts = orderInserts(o, clock());
       if (pg) {
         // foreign keys are checked at the end of the statement, when every row is there
         const last = parts.pop()!;
@@ -277,6 +291,36 @@ export function createStorage(database: Database, clock: () => Date = () => new 
       await sql.tx(async (q) => {
         for (const [t, p] of parts) await q.run(t, p);
       });
+    },
+    /**
+     * Creates an order whose authorizations are all new, unless the account has a valid authorization for one
+     * of its identifiers that lasts past `reuseAfter` (one the caller would rather reuse): true when written,
+     * false when nothing was (the caller then looks those up and creates the order with them). PostgreSQL: one
+     * statement, which also records the request's nonce (saving newOrder the round trip of the look-up when
+     * there is nothing to reuse); SQLite: one transaction.
+     */
+    async createOrderUnlessReusable(o: Omit<NewOrder, "authzs"> & { authzs: NewAuthz[] }, reuseAfter: Date, nonce?: NonceClaim): Promise<boolean> {
+      const [where, whereParams] = validAuthzsWhere(o.accountId, o.authzs.map((a) => a.identifier), reuseAfter);
+      const reusable: [string, Param[]] = [`SELECT 1 FROM "Authorization" a WHERE ${where} LIMIT 1`, whereParams];
+      const parts = orderInserts(o, clock(), pg);
+      if (!pg) {
+        await nonce?.settle();
+        return sql.tx(async (q) => {
+          if ((await q.all(...reusable)).length > 0) return false;
+          for (const [t, p] of parts) await q.run(t, p);
+          return true;
+        });
+      }
+      // every insert selects its rows WHERE NOT EXISTS a reusable authorization: all of them, or none
+      const unless = (t: string) => t.replace(/ VALUES (.*)$/s, ` SELECT * FROM (VALUES $1) AS v WHERE NOT EXISTS (SELECT 1 FROM "reusable")`);
+      const last = parts.pop()!;
+      const ctes = [`"reusable" AS (${reusable[0]})`, ...parts.map(([t], i) => `w${i} AS (${unless(t)})`)];
+      const rows = await carrying(nonce, true).all(`WITH ${ctes.join(", ")} ${unless(last[0])} RETURNING "position"`, [
+        ...reusable[1],
+        ...parts.flatMap(([, p]) => p),
+        ...last[1],
+      ]);
+      return rows.length > 0;
     },
     /** When the account's `n`-th newest order was created, if it has that many (for rate limits). */
     async nthNewestOrderTime(accountId: string, n: number, nonce?: NonceClaim): Promise<Date | undefined> {

@@ -108,12 +108,15 @@ export async function authzsWithChallenges(q: SqlRunner, ids: string[]): Promise
 /** Valid, unexpired authorizations of an account for these identifiers, latest expiry first. */
 export async function validAuthzs(q: SqlRunner, accountId: string, identifiers: Identifier[], now: Date): Promise<Authorization[]> {
   if (identifiers.length === 0) return [];
-  const match = identifiers.map(() => `(a."identifierType" = ? AND a."identifierValue" = ?)`).join(" OR ");
-  const raw = await q.all<Raw>(
-    `${SELECT} WHERE a."accountId" = ? AND a."status" = 'valid' AND a."expires" > ? AND (${match}) ORDER BY a."expires" DESC, a."id"`,
-    [accountId, now, ...identifiers.flatMap((i) => [i.type, i.value])],
-  );
+  const [where, params] = validAuthzsWhere(accountId, identifiers, now);
+  const raw = await q.all<Raw>(`${SELECT} WHERE ${where} ORDER BY a."expires" DESC, a."id"`, params);
   return groupAuthzs(raw);
+}
+
+/** The condition on `"Authorization" a` for the account's valid authorizations of these identifiers expiring after `after`. */
+export function validAuthzsWhere(accountId: string, identifiers: Identifier[], after: Date): [string, Param[]] {
+  const match = identifiers.map(() => `(a."identifierType" = ? AND a."identifierValue" = ?)`).join(" OR ");
+  return [`a."accountId" = ? AND a."status" = 'valid' AND a."expires" > ? AND (${match})`, [accountId, after, ...identifiers.flatMap((i) => [i.type, i.value])]];
 }
 
 /** An order, its authorizations (with challenges, in the order's order) and its certificate id: one query. */

@@ -162,4 +162,53 @@ describe("replayed nonces on the issuance routes", () => {
     // started once only
     expect(await sa.startChallengeFor(challengeId, accountId, new Date(), lockUntil)).toBeUndefined();
   });
+
+  it(`storage: an order with nothing to reuse is written ${usePostgres() ? "with its nonce in one statement (PostgreSQL)" : "after its nonce, in one transaction (SQLite)"}; with something to reuse, nothing is`, async () => {
+    const sa = env.anvil.sa;
+    const now = new Date();
+    const reuseAfter = new Date(now.getTime() + 86_400_000);
+    const newOrder = (id: string, value: string) => ({
+      id,
+      accountId,
+      expires: new Date(now.getTime() + 3_600_000),
+      identifiers: [{ type: "dns" as const, value }],
+      authzs: [
+        {
+          id: `${id}-authz`,
+          identifier: { type: "dns" as const, value },
+          wildcard: false,
+          expires: new Date(now.getTime() + 3_600_000),
+          challenges: [{ id: `${id}-http`, type: "http-01" as const, token: `${id}-token-0123456789abcdef0123456789abcdef` }],
+        },
+      ],
+    });
+    const { claim, alone } = claims(`order-${Date.now()}`);
+    const tag = Date.now().toString(36);
+    // nothing to reuse: written, the nonce carried (PostgreSQL) or redeemed first (SQLite)
+    expect(await sa.createOrderUnlessReusable(newOrder(`o1-${tag}`, `fresh-${tag}.anvil.test`), reuseAfter, claim())).toBe(true);
+    expect(alone()).toBe(usePostgres() ? 0 : 1);
+    const written = await sa.getOrderWithAuthzs(`o1-${tag}`);
+    expect(written?.order).toMatchObject({ status: "pending", accountId, identifiers: [{ type: "dns", value: `fresh-${tag}.anvil.test` }] });
+    expect(written?.authzs.map((a) => [a.status, a.challenges.map((c) => c.status)])).toEqual([["pending", ["pending"]]]);
+    // the same nonce again: refused, nothing written
+    await expect(sa.createOrderUnlessReusable(newOrder(`o2-${tag}`, `other-${tag}.anvil.test`), reuseAfter, claim())).rejects.toMatchObject({ type: "badNonce" });
+    expect(await sa.getOrderWithAuthzs(`o2-${tag}`)).toBeUndefined();
+    expect(await sa.getAuthz(`o2-${tag}-authz`)).toBeUndefined();
+
+    // a valid authorization for the name: nothing written (the RA then reuses it), the nonce used up all the same
+    const order = await client.newOrder([`valid-${tag}.anvil.test`]);
+    const authz = await client.authz(order.body.authorizations[0]);
+    const ch = authz.body.challenges.find((c: { type: string }) => c.type === "http-01");
+    env.responder.set(ch.token, client.keyAuthorization(ch.token));
+    await client.post(ch.url, {});
+    expect((await client.poll(order.body.authorizations[0], ["valid", "invalid"])).body.status).toBe("valid");
+    const second = claims(`order2-${Date.now()}`);
+    expect(await sa.createOrderUnlessReusable(newOrder(`o3-${tag}`, `valid-${tag}.anvil.test`), reuseAfter, second.claim())).toBe(false);
+    expect(await sa.getOrderWithAuthzs(`o3-${tag}`)).toBeUndefined();
+    expect(await sa.getAuthz(`o3-${tag}-authz`)).toBeUndefined();
+    await expect(sa.getAuthz("no-such-authz", second.claim())).rejects.toMatchObject({ type: "badNonce" });
+    // past the reuse horizon it is written
+    const later = new Date(now.getTime() + 40 * 86_400_000);
+    expect(await sa.createOrderUnlessReusable(newOrder(`o4-${tag}`, `valid-${tag}.anvil.test`), later)).toBe(true);
+  });
 });
