@@ -60,7 +60,7 @@ export interface NewOrder {
  */
 function orderInserts(o: NewOrder, now: Date, typed = false): [string, Param[]][] {
   const cast = (type: string) => (typed ? `?::${type}` : "?");
-  const [ts, bool, json, int] = [cast("timestamp(3)"), cast("boolean"), cast("jsonb"), cast("integer")];
+  const [ts, bool, jsonb, int] = [cast("timestamp(3)"), cast("boolean"), cast("jsonb"), cast("integer")];
   const fresh = o.authzs.filter((a): a is NewAuthz => !("reuse" in a));
   const challenges = fresh.flatMap((a) => a.challenges.map((c) => [c.id, a.id, c.type, c.token]));
   const parts: [string, Param[]][] = [];
@@ -78,7 +78,7 @@ function orderInserts(o: NewOrder, now: Date, typed = false): [string, Param[]][
     ]);
   }
   parts.push([
-    `INSERT INTO "Order" ("id", "accountId", "status", "expires", "identifiers", "notBefore", "notAfter", "createdAt") VALUES (?, ?, 'pending', ${ts}, ${json}, ${ts}, ${ts}, ${ts})`,
+    `INSERT INTO "Order" ("id", "accountId", "status", "expires", "identifiers", "notBefore", "notAfter", "createdAt") VALUES (?, ?, 'pending', ${ts}, ${jsonb}, ${ts}, ${ts}, ${ts})`,
     [o.id, o.accountId, o.expires, JSON.stringify(o.identifiers), o.notBefore, o.notAfter, now],
   ]);
   parts.push([
