@@ -6,8 +6,9 @@
 // statement (a data-modifying CTE: src/sa), which saves the separate INSERT's round trip; otherwise
 // `settle()` records it on its own. Either way a claim is settled before the request changes anything:
 // the first statement of a request is a read, or a write that carries the claim itself (a challenge
-// answer: the nonce's insert and the guarded UPDATE succeed or fail together), and the RA settles (a
-// no-op once carried) before any other write.
+// answer: the nonce's insert and the guarded UPDATE succeed or fail together; a new order with nothing to
+// reuse: the nonce's insert and the order's), and the RA settles (a no-op once carried) before any other
+// write.
 //
 // pending → carrying (one statement has taken it) → redeemed | refused; a carrying statement that fails
 // for another reason hands the claim back (pending), and it is recorded alone before any answer.
