@@ -114,14 +114,14 @@ export function orders(deps: RADeps) {
       let reusable: Authorization[] = [];
       const base = { id: orderId, accountId: account.id, identifiers, ...window };
       if (!(await sa.createOrderUnlessReusable({ ...base, expires, authzs: fresh }, reuseAfter, nonce))) {
-        reusable = await sa.findValidAuthzs(account.id, fresh.map((a) => a.identifier), reuseAfter, nonce);
+        // the nonce is settled: that call recorded it (or carried it) whatever it found
+        reusable = await sa.findValidAuthzs(account.id, fresh.map((a) => a.identifier), reuseAfter);
         authzs = fresh.map((a) => {
           const found = reusable.find((r) => r.wildcard === a.wildcard && r.identifier.value === a.identifier.value && r.identifier.type === a.identifier.type);
           if (!found) return a;
           if (found.expires < expires) expires = found.expires;
           return { reuse: found.id };
         });
-        await nonce?.settle();
         await sa.createOrder({ ...base, expires, authzs });
       }
       metrics.orderCreated();
