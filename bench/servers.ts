@@ -108,8 +108,13 @@ async function spawnUntil(
 }
 
 const children = new Set<ChildProcess>();
-function killOnExit(child: ChildProcess): void {
-  if (children.size === 0) process.once("exit", () => children.forEach((c) => c.kill("SIGKILL")));
+/** Children still running are killed when the generator exits; one listener for the whole run, however often the set empties. */
+let killerInstalled = false;
+export function killOnExit(child: ChildProcess): void {
+  if (!killerInstalled) {
+    killerInstalled = true;
+    process.once("exit", () => children.forEach((c) => c.kill("SIGKILL")));
+  }
   children.add(child);
   child.once("exit", () => children.delete(child));
 }
