@@ -3,12 +3,11 @@
 // because that is what an operator needs to see in a failed challenge.
 import dns from "node:dns";
 import net from "node:net";
-import dns2 from "dns2";
 import { canonicalIp } from "../core/index.js";
 import type { Resolver } from "./types.js";
-import { type DnsPacket, type DnsServer, DnsTransportError, exchange, parseServer, type QueryType } from "./dnsquery.js";
+import { type DnsServer, DnsTransportError, exchange, parseServer, type QueryType } from "./dnsquery.js";
+import { DNS_TYPE, type DnsRecord, type DnsReply } from "./dnsreply.js";
 
-const { Packet } = dns2;
 const MAX_CNAME_HOPS = 8;
 const RCODES: Record<number, string> = { 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED" };
 
@@ -37,7 +36,7 @@ export function createResolver(opts: ResolverOptions = {}): Resolver {
   const timeoutMs = opts.timeoutMs ?? 5000;
   const labels = servers.map((s) => s.label);
 
-  async function ask(name: string, type: QueryType): Promise<DnsPacket> {
+  async function ask(name: string, type: QueryType): Promise<DnsReply> {
     let last: DnsError | undefined;
     // the next server is tried when one gives no usable answer; NXDOMAIN is an answer
     for (const server of servers) {
@@ -55,15 +54,15 @@ export function createResolver(opts: ResolverOptions = {}): Resolver {
   }
 
   /** Records of `type` owned by the end of the CNAME chain that starts at `name`. */
-  async function lookup(name: string, type: QueryType): Promise<DnsPacket["answers"]> {
-    const wanted = Packet.TYPE[type];
+  async function lookup(name: string, type: QueryType): Promise<DnsRecord[]> {
+    const wanted = DNS_TYPE[type];
     const seen = new Set<string>();
     let current = normalize(name);
     let reply = await askChecked(current);
     for (let hops = 0; ; hops++) {
       const direct = reply.answers.filter((r) => r.type === wanted && normalize(r.name) === current);
       if (direct.length > 0) return direct;
-      const cname = reply.answers.find((r) => r.type === Packet.TYPE.CNAME && normalize(r.name) === current);
+      const cname = reply.answers.find((r) => r.type === DNS_TYPE.CNAME && normalize(r.name) === current);
       if (!cname?.domain) return []; // NOERROR with no data
       seen.add(current);
       current = normalize(cname.domain);
@@ -74,7 +73,7 @@ export function createResolver(opts: ResolverOptions = {}): Resolver {
       if (!inReply) reply = await askChecked(current);
     }
 
-    async function askChecked(qname: string): Promise<DnsPacket> {
+    async function askChecked(qname: string): Promise<DnsReply> {
       const r = await ask(qname, type);
       if (r.header.rcode === 3) {
         const via = qname === normalize(name) ? "" : ` (CNAME target of ${name})`;
@@ -88,7 +87,7 @@ export function createResolver(opts: ResolverOptions = {}): Resolver {
     const family = type === "A" ? 4 : 6;
     const out: string[] = [];
     for (const r of await lookup(name, type)) {
-      const ip = typeof r.address === "string" ? canonicalIp(type === "AAAA" ? repairIPv6(r.address) : r.address) : undefined;
+      const ip = r.address === undefined ? undefined : canonicalIp(r.address);
       if (ip && net.isIP(ip) === family && !out.includes(ip)) out.push(ip);
     }
     return out;
@@ -105,28 +104,16 @@ export function createResolver(opts: ResolverOptions = {}): Resolver {
       throw v4.status === "rejected" ? v4.reason : (v6 as PromiseRejectedResult).reason;
     },
     async lookupTxt(name: string) {
-      return (await lookup(name, "TXT")).map((r) => txtValue(r.data));
+      return (await lookup(name, "TXT")).map((r) => r.data ?? "");
     },
   };
 }
 
-function txtValue(data: unknown): string {
-  if (Array.isArray(data)) return data.join("");
-  if (Buffer.isBuffer(data)) return data.toString("utf8");
-  return typeof data === "string" ? data : "";
-}
 
 function normalize(name: string): string {
   return name.replace(/\.$/, "").toLowerCase();
 }
 
-/**
- * dns2 2.1.0 prints an address whose first group is zero with a single leading colon
- * ("0:0:0:0:0:0:0:1" becomes ":1"); the missing colon is the only damage, so restore it.
- */
-export function repairIPv6(text: string): string {
-  return text.startsWith(":") && !text.startsWith("::") ? `:${text}` : text;
-}
 
 function systemServers(): DnsServer[] {
   const out: DnsServer[] = [];
