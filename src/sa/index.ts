@@ -424,7 +424,9 @@ export function createStorage(database: Database, clock: () => Date = () => new 
       return rows.map((r) => r.id);
     },
     async countChallengeJobs(): Promise<number> {
-      return db.challenge.count({ where: { status: "processing" } });
+      // the partial index on processing challenges answers this (the status written out, as above)
+      const [row] = await sql.all<{ n: number }>(`SELECT COUNT(*) AS "n" FROM "Challenge" WHERE "status" = 'processing'`);
+      return Number(row?.n ?? 0);
     },
     /** A transient failure: run again later, keep the job. */
     async retryChallengeJob(id: string, runAfter: Date, records: ValidationRecord[], problem: ProblemData): Promise<void> {
@@ -471,10 +473,12 @@ export function createStorage(database: Database, clock: () => Date = () => new 
       return count === 1;
     },
     async dueFinalizeJobs(now: Date, limit: number): Promise<string[]> {
-      const rows = await db.order.findMany({
-        where: { status: "processing", OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] },
-        select: { id: true }, take: limit,
-      });
+      // `'processing'` written out, not a parameter: only then can a generic plan (PostgreSQL's, for a
+      // statement prepared once per connection) use the partial index on such orders
+      const rows = await sql.all<{ id: string }>(
+        `SELECT "id" FROM "Order" WHERE "status" = 'processing' AND ("lockedUntil" IS NULL OR "lockedUntil" < ?) LIMIT ?`,
+        [now, limit],
+      );
       return rows.map((r) => r.id);
     },
     async claimFinalizeJob(orderId: string, now: Date, lockUntil: Date): Promise<boolean> {

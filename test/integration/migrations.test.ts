@@ -1,5 +1,6 @@
 // One data model, two databases: both migration sets, applied by Anvil's migrator, produce the same tables,
-// columns (type family and nullability) and indexes; both match prisma/schema.prisma (no unmigrated change);
+// columns (type family and nullability) and indexes (a partial index's condition included); both match
+// prisma/schema.prisma (no unmigrated change);
 // and applying twice, or concurrently, applies each migration once.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -19,6 +20,9 @@ type Shape = Record<string, { columns: Record<string, string>; indexes: string[]
 const SQLITE_TYPES: Record<string, string> = { TEXT: "text", DATETIME: "datetime", INTEGER: "int", BOOLEAN: "bool", BLOB: "bytes", JSONB: "json", REAL: "float" };
 const PG_TYPES: Record<string, string> = { text: "text", "timestamp without time zone": "datetime", integer: "int", boolean: "bool", bytea: "bytes", jsonb: "json", "double precision": "float" };
 
+/** A partial index's condition in one spelling: SQLite keeps `"status" = 'x'`, PostgreSQL `((status)::text = 'x'::text)`. */
+const normalizePredicate = (p: string) => p.replace(/::\w+/g, "").replace(/["()\s]/g, "");
+
 function sqliteShape(file: string): Shape {
   const db = new Database(file, { readonly: true });
   try {
@@ -29,8 +33,10 @@ function sqliteShape(file: string): Shape {
       for (const c of db.prepare(`PRAGMA table_info("${name}")`).all() as { name: string; type: string; notnull: number; pk: number }[]) {
         columns[c.name] = `${SQLITE_TYPES[c.type] ?? c.type}${c.notnull || c.pk ? "" : "?"}`;
       }
-      const indexes = (db.prepare(`PRAGMA index_list("${name}")`).all() as { name: string; unique: number; origin: string }[])
-        .map((i) => `${i.origin === "pk" ? "pk" : i.unique ? "unique" : "index"}(${(db.prepare(`PRAGMA index_info("${i.name}")`).all() as { name: string }[]).map((c) => c.name).join(",")})`);
+      const predicate = (index: string) =>
+        ` where ${normalizePredicate(((db.prepare(`SELECT sql FROM sqlite_master WHERE name = ?`).get(index) as { sql: string }).sql.split(/ WHERE /i)[1] ?? ""))}`;
+      const indexes = (db.prepare(`PRAGMA index_list("${name}")`).all() as { name: string; unique: number; origin: string; partial: number }[])
+        .map((i) => `${i.origin === "pk" ? "pk" : i.unique ? "unique" : "index"}(${(db.prepare(`PRAGMA index_info("${i.name}")`).all() as { name: string }[]).map((c) => c.name).join(",")})${i.partial ? predicate(i.name) : ""}`);
       shape[name] = { columns, indexes: indexes.sort() };
     }
     return shape;
@@ -50,12 +56,14 @@ async function postgresShape(url: string): Promise<Shape> {
       shape[r.table_name]!.columns[r.column_name] = `${PG_TYPES[r.data_type] ?? r.data_type}${r.is_nullable === "YES" ? "?" : ""}`;
     }
     const idx = await c.query(`
-      SELECT t.relname AS table, ix.indisunique AS unique, ix.indisprimary AS pk,
+      SELECT t.relname AS table, ix.indisunique AS unique, ix.indisprimary AS pk, pg_get_expr(ix.indpred, ix.indrelid) AS predicate,
              array_to_string(array(SELECT a.attname FROM unnest(ix.indkey) WITH ORDINALITY k(attnum, n)
                JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum ORDER BY k.n), ',') AS columns
       FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid JOIN pg_namespace s ON s.oid = t.relnamespace
       WHERE s.nspname = 'public' AND t.relname <> '_prisma_migrations'`);
-    for (const r of idx.rows) shape[r.table]!.indexes.push(`${r.pk ? "pk" : r.unique ? "unique" : "index"}(${r.columns})`);
+    for (const r of idx.rows) {
+      shape[r.table]!.indexes.push(`${r.pk ? "pk" : r.unique ? "unique" : "index"}(${r.columns})${r.predicate ? ` where ${normalizePredicate(r.predicate)}` : ""}`);
+    }
     for (const t of Object.values(shape)) t.indexes.sort();
     return shape;
   } finally {
@@ -85,6 +93,10 @@ describe("SQLite and PostgreSQL migrations", () => {
     const b = await postgresShape(db.url!);
     expect(Object.keys(a).sort()).toEqual(["Account", "Authorization", "Certificate", "Challenge", "Order", "OrderAuthz", "RedeemedNonce", "Setting"]);
     expect(b).toEqual(a);
+    // the partial indexes of the job scans and the reuse look-up (test/integration/job-indexes.test.ts)
+    expect(a.Challenge!.indexes).toContain("index(runAfter) where status='processing'");
+    expect(a.Order!.indexes).toContain("index(lockedUntil) where status='processing'");
+    expect(a.Authorization!.indexes).toContain("index(accountId,identifierType,identifierValue,expires) where status='valid'");
   });
 
   it("apply each migration once, also when several instances start together", async () => {
