@@ -109,11 +109,9 @@ export function createResolver(opts: ResolverOptions = {}): Resolver {
   };
 }
 
-
 function normalize(name: string): string {
   return name.replace(/\.$/, "").toLowerCase();
 }
-
 
 function systemServers(): DnsServer[] {
   const out: DnsServer[] = [];
