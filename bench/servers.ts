@@ -107,14 +107,10 @@ async function spawnUntil(
   return { child, match, startupMs: performance.now() - t0, logs: () => tail.join(""), stop };
 }
 
+// Children still running are killed when the generator exits: one listener for the whole run.
 const children = new Set<ChildProcess>();
-/** Children still running are killed when the generator exits; one listener for the whole run, however often the set empties. */
-let killerInstalled = false;
+process.once("exit", () => children.forEach((c) => c.kill("SIGKILL")));
 export function killOnExit(child: ChildProcess): void {
-  if (!killerInstalled) {
-    killerInstalled = true;
-    process.once("exit", () => children.forEach((c) => c.kill("SIGKILL")));
-  }
   children.add(child);
   child.once("exit", () => children.delete(child));
 }
