@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { buildApp, keySpec } from "./app.js";
+import { pinHeapGrowth } from "./core/idle.js";
 import { ConfigError, derived, loadConfig, type Config } from "./config/index.js";
 import { importPki, initPki } from "./issuance/index.js";
 import { migrate } from "./sa/index.js";
@@ -78,6 +79,7 @@ async function init(config: Config, values: Record<string, string | boolean | un
 }
 
 async function serve(config: Config) {
+  pinHeapGrowth();
   const anvil = await buildApp(config);
   await anvil.listen();
   console.log(`Anvil directory: ${anvil.directoryUrl}`);

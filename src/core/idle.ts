@@ -15,6 +15,29 @@ export interface IdleTrim {
   stop(): void;
 }
 
+/** V8's old-generation growing factor as Anvil pins it (1 + percent / 100), unless the operator chose one. */
+export const HEAP_GROWING_PERCENT = 30;
+
+/**
+ * Pins how far V8 lets a heap grow past what its last full collection kept. V8 picks the factor from how fast
+ * its last collection ran against how fast the program allocates: under steady load that is 1.1, but a
+ * collection slowed by two busy cores can make it 2 to 4, and the request thread's heap then fills with promoted
+ * garbage (34 to 68 MB, +35 to 50 MB of RSS for half a minute) before the next one (docs/performance.md,
+ * session 8). 1.3 is V8's own conservative factor. The flag is read at every full collection and is
+ * process-wide, so the worker threads get it too. An operator's own `--heap-growing-percent` on node's command
+ * line wins (NODE_OPTIONS cannot carry V8 flags): then nothing is set and false comes back.
+ */
+export function pinHeapGrowth(percent = HEAP_GROWING_PERCENT, execArgv: readonly string[] = process.execArgv): boolean {
+  if (setsHeapGrowth(execArgv)) return false;
+  setFlagsFromString(`--heap-growing-percent=${percent}`);
+  return true;
+}
+
+/** Whether node's arguments already set the growing factor (V8 takes both spellings). */
+export function setsHeapGrowth(execArgv: readonly string[]): boolean {
+  return execArgv.some((arg) => /^--heap[-_]growing[-_]percent(=|$)/.test(arg));
+}
+
 /** `global.gc`, exposing it if node was started without --expose-gc. */
 export function fullCollection(): () => void {
   const existing = (globalThis as { gc?: () => void }).gc;
