@@ -2,7 +2,7 @@
 // collect, and an idle server allocates nothing, so nothing does: the request thread would stay at its
 // peak size indefinitely. Once requests stop for `idleMs`, one full collection (tens of ms, with no
 // request waiting) returns the unused heap to the system. The worker threads do the same by stopping
-// (core/worker.ts).
+// (core/worker.ts). Under load, pinHeapGrowth (below) bounds how far a heap grows between collections.
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 
