@@ -32,10 +32,11 @@ function run(pin: boolean, nodeFlags: string[] = []): { factors: number[]; stdou
 }
 
 describe("pinHeapGrowth", () => {
-  it("without it V8 picks its own factor: 4.0 at the first collection, before it has a speed to go by", () => {
+  it("without it V8 picks its own factor: its maximum at the first collection, before it has a speed to go by", () => {
     const { factors } = run(false);
     expect(factors.length).toBeGreaterThanOrEqual(2);
-    expect(factors[0]).toBe(4);
+    // 4.0 where node's heap limit is ≥ 2 GB, as here; lower on a machine with little memory
+    expect(factors[0]).toBeGreaterThan(1 + HEAP_GROWING_PERCENT / 100);
   });
 
   it("pins every later limit at 1 + HEAP_GROWING_PERCENT/100, in a process that started without the flag", () => {
