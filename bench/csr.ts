@@ -24,6 +24,18 @@ const OID_EXT_REQ = oid("2a864886f70d01090e"); // 1.2.840.113549.1.9.14
 const OID_SAN = oid("551d11"); // 2.5.29.17
 const OID_ECDSA_SHA256 = oid("2a8648ce3d040302"); // 1.2.840.10045.4.3.2
 
+// SubjectPublicKeyInfo of a P-256 key up to the key itself: id-ecPublicKey, prime256v1, a 66-byte BIT STRING
+const P256_SPKI_PREFIX = Buffer.from("3059301306072a8648ce3d020106082a8648ce3d030107034200", "hex");
+
+/**
+ * The DER SubjectPublicKeyInfo of a P-256 public key, from its coordinates: OpenSSL 3.0's DER encoder
+ * (`export({ type: "spki" })`) costs ~90 µs, the JWK export ~3 µs.
+ */
+export function p256Spki(publicKey: KeyObject): Buffer {
+  const { x, y } = publicKey.export({ format: "jwk" }) as { x: string; y: string };
+  return Buffer.concat([P256_SPKI_PREFIX, Buffer.from([0x04]), Buffer.from(x, "base64url"), Buffer.from(y, "base64url")]);
+}
+
 export interface BenchCsr {
   der: Buffer;
   key: KeyObject;
@@ -32,7 +44,7 @@ export interface BenchCsr {
 /** A CSR with CN = names[0] and every name as a dNSName in the SAN, signed with a fresh P-256 key. */
 export function makeCsr(names: string[]): BenchCsr {
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const spki = publicKey.export({ format: "der", type: "spki" });
+  const spki = p256Spki(publicKey);
   const subject = seq(set(seq(OID_CN, tlv(0x0c, Buffer.from(names[0], "utf8")))));
   const san = seq(...names.map((n) => tlv(0x82, Buffer.from(n, "ascii"))));
   const extensions = seq(seq(OID_SAN, tlv(0x04, san)));

@@ -4,12 +4,12 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import dns2 from "dns2";
 import pg from "pg";
-import { startTestDns, type TestDns } from "../test/helpers/dnsserver.js";
+import { startBenchDns, type BenchDns } from "./dns.js";
 import { freePort } from "../test/helpers/tools.js";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -27,27 +27,17 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-/** A DNS server answering A 127.0.0.1 for every name (UDP and TCP). */
-export function startDns(): Promise<TestDns> {
-  return startTestDns({ defaultA: "127.0.0.1" });
+/** A DNS server answering A 127.0.0.1 for every name (bench/dns.ts). */
+export function startDns(): Promise<BenchDns> {
+  return startBenchDns(0);
 }
 
 /**
  * The same answer (A 127.0.0.1 for every name) on a fixed UDP port, for `load` against a server the
  * user started: point its resolver (ANVIL_DNS_RESOLVER, Pebble's -dnsserver) at 127.0.0.1:<port>.
  */
-export async function startFixedDns(port: number): Promise<{ address: string; close(): Promise<void> }> {
-  const { Packet } = dns2;
-  const udp = dns2.createUDPServer();
-  udp.on("request", (req: InstanceType<typeof Packet>, send: (p: InstanceType<typeof Packet>) => unknown) => {
-    const res = Packet.createResponseFromRequest(req);
-    const q = req.questions[0];
-    if (q?.type === Packet.TYPE.A) res.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 60, address: "127.0.0.1" });
-    send(res);
-  });
-  udp.on("requestError", () => undefined);
-  await udp.listen(port, "127.0.0.1");
-  return { address: `127.0.0.1:${port}`, close: () => new Promise<void>((r) => udp.close(() => r())) };
+export function startFixedDns(port: number): Promise<BenchDns> {
+  return startBenchDns(port);
 }
 
 export function tempDir(prefix: string): Promise<string> {
@@ -214,6 +204,21 @@ async function mintTlsCert(dir: string): Promise<{ ca: string; cert: string; key
   return { ca: await readFile(join(dir, "ca.pem"), "utf8"), cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
 }
 
+/** Resolves once 127.0.0.1:`port` accepts a TCP connection; rejects after `timeoutMs`. */
+export async function untilListening(port: number, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.once("connect", () => (socket.destroy(), resolve(true)));
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    if (performance.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export async function startPebble(o: { httpPort: number; dnsServer: string; env?: Record<string, string> }): Promise<Server> {
   const dir = await tempDir("pebble");
   const tls = await mintTlsCert(dir);
@@ -239,6 +244,13 @@ export async function startPebble(o: { httpPort: number; dnsServer: string; env?
     timeoutMs: 30_000,
     name: "pebble",
   });
+  // Pebble prints its "Listening on" line just before it starts listening
+  try {
+    await untilListening(port, 10_000);
+  } catch (err) {
+    await p.stop();
+    throw new Error(`pebble: ${(err as Error).message}:\n${p.logs()}`);
+  }
   return {
     name: "pebble",
     pid: p.child.pid!,

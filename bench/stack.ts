@@ -1,6 +1,6 @@
 // A whole benchmark setup in one call: DNS, the shared http-01 responder, an optional PostgreSQL
 // database, and the server (Anvil on SQLite or PostgreSQL, or Pebble). stop() undoes all of it.
-import type { TestDns } from "../test/helpers/dnsserver.js";
+import type { BenchDns } from "./dns.js";
 import { startResponder, type Responder } from "./flow.js";
 import { createPgDatabase, startAnvil, startDns, startPebble, type Server } from "./servers.js";
 
@@ -10,7 +10,7 @@ export const SERVER_KINDS: ServerKind[] = ["anvil-sqlite", "anvil-pg", "pebble"]
 export interface Stack {
   kind: ServerKind;
   server: Server;
-  dns: TestDns;
+  dns: BenchDns;
   responder: Responder;
   databaseUrl?: string;
   stop(): Promise<void>;
