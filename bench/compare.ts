@@ -8,14 +8,21 @@ import { SERVER_KINDS, startStack, type ServerKind } from "./stack.js";
 import { fmt, markdownTable, table } from "./stats.js";
 
 const HELP = `Usage: npm run bench -- compare [--servers anvil-sqlite,anvil-pg,pebble] [--concurrency 1,8,32]
-  [--duration 20] [--warmup 5] [--poll-cap 50] [--revoke] [--quiet-cores 0.3] [--quiet-wait 300]
+  [--duration 20] [--warmup 5] [--prime 2000] [--poll-cap 50] [--revoke] [--quiet-cores 0.3] [--quiet-wait 300]
   [--max-others 25] [--max-retries 2] [--stall-retries 4]
   [--json FILE] [--markdown]
 Each run (server × concurrency) starts a fresh server (temp data, fresh PostgreSQL database, Pebble
-with PEBBLE_VA_NOSLEEP=1); everything is stopped and removed at the end. Before each run
+with PEBBLE_VA_NOSLEEP=1); everything is stopped and removed at the end. Each fresh server first
+issues --prime certificates at concurrency 8 (not measured, as the warm-up): Node's JIT optimizes a
+function called once per certificate only after ~1,500 certificates, which at concurrency 1 takes a
+minute and a half, so without it the concurrency-1 window measures Anvil's unoptimized code (Pebble,
+compiled ahead of time, needs none; --prime 0 measures cold servers). Before each run
 it waits (up to --quiet-wait s) until other processes use less than --quiet-cores cores, and a run
 during which other processes used more than --max-others % of a core is repeated (--max-retries), and
 one that stalled (the server stopped answering) too (--stall-retries; if all stall, the longest is kept).`;
+
+/** Priming runs at this concurrency whatever the run's: Pebble can wedge at 32, and 8 primes quickly. */
+const PRIME_CONCURRENCY = 8;
 
 export interface CompareRun {
   server: ServerKind;
@@ -32,6 +39,7 @@ export async function main(argv: string[]): Promise<void> {
       concurrency: { type: "string", default: "1,8,32" },
       duration: { type: "string", default: "20" },
       warmup: { type: "string", default: "5" },
+      prime: { type: "string", default: "2000" },
       "poll-cap": { type: "string", default: "50" },
       revoke: { type: "boolean", default: false },
       "quiet-cores": { type: "string", default: "0.3" },
@@ -55,17 +63,11 @@ export async function main(argv: string[]): Promise<void> {
       const once = async () => {
         const stack = await startStack(kind);
         try {
-          const result = await runLoad({
-            label: `${kind} c=${concurrency}`,
+          const common = {
             directoryUrl: stack.server.directoryUrl,
             ca: stack.server.ca,
             responder: stack.responder,
             serverPid: stack.server.pid,
-            cpuCommand: kind === "anvil-pg" ? "postgres" : undefined,
-            concurrency,
-            durationS: Number(values.duration),
-            maxDurationS: 600,
-            warmupS: Number(values.warmup),
             pollCapMs: Number(values["poll-cap"]),
             pollTimeoutMs: 60_000,
             revoke: values.revoke,
@@ -73,6 +75,21 @@ export async function main(argv: string[]): Promise<void> {
             domain: "bench.test",
             sampleMs: 1000,
             idleS: 0,
+          };
+          const prime = Number(values.prime);
+          if (prime > 0) {
+            const primed = await runLoad({ ...common, label: `${kind} c=${concurrency} priming`, concurrency: PRIME_CONCURRENCY, certificates: prime, maxDurationS: 300, warmupS: 0 });
+            // a server that failed or stalled while priming is measured again, like one that stalled in its window
+            if (primed.aborted) return { server: kind, startupMs: Math.round(stack.server.startupMs), result: { ...primed, aborted: `while priming: ${primed.aborted}` } };
+          }
+          const result = await runLoad({
+            ...common,
+            label: `${kind} c=${concurrency}`,
+            cpuCommand: kind === "anvil-pg" ? "postgres" : undefined,
+            concurrency,
+            durationS: Number(values.duration),
+            maxDurationS: 600,
+            warmupS: Number(values.warmup),
             quiet: { maxCores: Number(values["quiet-cores"]), maxWaitS: Number(values["quiet-wait"]) },
           });
           return { server: kind, startupMs: Math.round(stack.server.startupMs), result };
@@ -82,8 +99,21 @@ export async function main(argv: string[]): Promise<void> {
       };
       // Measure again after a stall (Pebble 2.4 can deadlock) or when another process was busy during
       // the window (it skews a 2-core machine). If every attempt stalls, keep the longest window.
-      let run = await once();
       const attempts: string[] = [];
+      // a run that threw (a server that did not start or refused connections) is started again, within the stall retries
+      let thrown = 0;
+      const attempt = async (): Promise<CompareRun> => {
+        for (;;) {
+          try {
+            return await once();
+          } catch (err) {
+            if (++thrown > Number(values["stall-retries"])) throw err;
+            attempts.push(`failed: ${(err as Error).message.split("\n")[0]}`);
+            console.log(`[${kind} c=${concurrency}] ${attempts.at(-1)}; measuring again`);
+          }
+        }
+      };
+      let run = await attempt();
       let [noisy, stalls] = [0, 0];
       for (;;) {
         const why = run.result.aborted ?? (run.result.machine.othersPercent > Number(values["max-others"]) ? `other processes used ${run.result.machine.othersPercent}% of a core` : undefined);
@@ -92,7 +122,7 @@ export async function main(argv: string[]): Promise<void> {
         if (stalled ? ++stalls > Number(values["stall-retries"]) : ++noisy > Number(values["max-retries"])) break;
         attempts.push(why);
         console.log(`[${kind} c=${concurrency}] ${why}; measuring again`);
-        const next = await once();
+        const next = await attempt();
         if (!(stalled && next.result.aborted && next.result.windowS <= run.result.windowS)) run = next;
       }
       console.log(`\n${formatResult(run.result)}\n`);
