@@ -5,7 +5,7 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { AcmeSession, createHttp, FlowError } from "./client.js";
 import { certificateFlow, startResponder, type FlowOptions, type Responder } from "./flow.js";
-import { cpuOfCommand, machineCores, readMachine, readMainThreadCpu, readProc, round1, startSampler, waitForQuiet, type RssSample } from "./procstat.js";
+import { cpuBetween, cpuOfCommand, machineCores, readMachine, readMainThreadCpu, readProc, round1, startSampler, waitForQuiet, type RssSample } from "./procstat.js";
 import { Recorder, summarize, type LatencySummary } from "./stats.js";
 
 export interface LoadOptions extends FlowOptions {
@@ -152,7 +152,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     measuring = true;
     const server0 = o.serverPid ? readProc(o.serverPid) : undefined;
     const main0 = o.serverPid ? readMainThreadCpu(o.serverPid) : undefined;
-    const other0 = o.cpuCommand ? cpuOfCommand(o.cpuCommand) : 0;
+    const other0 = o.cpuCommand ? cpuOfCommand(o.cpuCommand) : undefined;
     const gen0 = process.cpuUsage();
     const machine0 = readMachine();
     const loop = monitorEventLoopDelay({ resolution: 10 });
@@ -181,7 +181,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     loop.disable();
     const server1 = o.serverPid ? readProc(o.serverPid) : undefined;
     const main1 = o.serverPid ? readMainThreadCpu(o.serverPid) : undefined;
-    const other1 = o.cpuCommand ? cpuOfCommand(o.cpuCommand) : 0;
+    const other1 = o.cpuCommand ? cpuOfCommand(o.cpuCommand) : undefined;
+    const otherCpu = other0 && other1 ? cpuBetween(other0, other1) : 0;
     // in-flight flows finish (not counted) so nothing is cut mid-request, within the poll timeout
     await Promise.race([Promise.all(running), sleep(o.pollTimeoutMs + 5000)]);
     close();
@@ -198,7 +199,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     const serverCpu = server0 && server1 ? server1.cpuSeconds - server0.cpuSeconds : NaN;
     const mainCpu = main0 !== undefined && main1 !== undefined ? main1 - main0 : undefined;
     const genCpu = (gen.user + gen.system) / 1e6;
-    const known = genCpu + (Number.isFinite(serverCpu) ? serverCpu : 0) + (o.cpuCommand ? other1 - other0 : 0);
+    const known = genCpu + (Number.isFinite(serverCpu) ? serverCpu : 0) + otherCpu;
     return {
       label: o.label,
       directoryUrl: o.directoryUrl,
@@ -234,7 +235,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           }
         : {}),
       ...(o.cpuCommand
-        ? { other: { command: o.cpuCommand, cpuSeconds: round3(other1 - other0), cpuPercent: round1((100 * (other1 - other0)) / cpuS) } }
+        ? { other: { command: o.cpuCommand, cpuSeconds: round3(otherCpu), cpuPercent: round1((100 * otherCpu) / cpuS) } }
         : {}),
       generator: {
         cpuSeconds: round3(genCpu),

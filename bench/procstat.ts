@@ -42,18 +42,35 @@ export function readProc(pid: number): ProcSnapshot | undefined {
   }
 }
 
-/** Total CPU seconds of every process whose command name is `comm` (e.g. all "postgres" backends). */
-export function cpuOfCommand(comm: string): number {
-  let total = 0;
+/**
+ * CPU seconds of every process whose command name is `comm` (e.g. all "postgres" backends), by process:
+ * the key is the pid with its start time, so a pid the kernel reuses reads as a new process.
+ */
+export function cpuOfCommand(comm: string): Map<string, number> {
+  const byProcess = new Map<string, number>();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() !== comm) continue;
-      total += readProc(Number(entry))?.cpuSeconds ?? 0;
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const startTime = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]; // starttime (field 22)
+      byProcess.set(`${entry}:${startTime}`, statCpuSeconds(stat));
     } catch {
       // the process ended while we looked
     }
   }
+  return byProcess;
+}
+
+/**
+ * CPU used between two `cpuOfCommand` readings: each process's own increase, all of it for a process that
+ * started in between. A process that ended in between is not counted (its CPU since the first reading is
+ * lost), so the figure can only be low, never negative as a difference of two totals is when a connection
+ * pool closes idle backends.
+ */
+export function cpuBetween(before: Map<string, number>, after: Map<string, number>): number {
+  let total = 0;
+  for (const [key, cpu] of after) total += cpu - (before.get(key) ?? 0);
   return total;
 }
 
