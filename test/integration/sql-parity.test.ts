@@ -174,6 +174,16 @@ describe.each(kinds)("hand-written SQL and Prisma agree (%s)", (kind) => {
       } finally {
         await withOptions.close();
       }
+      // prepared statements are planned generically on both pools (client.ts), unless the URL says otherwise
+      const plans = async (q: typeof db.sql.relaxed) => (await q.all<{ plan_cache_mode: string }>("SHOW plan_cache_mode"))[0]!.plan_cache_mode;
+      expect(new Set(await Promise.all([db.sql, db.sql.relaxed, db.sql, db.sql.relaxed].map(plans)))).toEqual(new Set(["force_generic_plan"]));
+      const own = await createDb(`${testDb.url}?options=${encodeURIComponent("-c plan_cache_mode=auto")}`);
+      try {
+        expect([await plans(own.sql), await plans(own.sql.relaxed)]).toEqual(["auto", "auto"]);
+        expect(await setting(own.sql.relaxed)).toBe("off");
+      } finally {
+        await own.close();
+      }
     } else {
       expect(db.sql.relaxed).toBeDefined(); // SQLite: one connection; WAL with synchronous = NORMAL for everything
     }

@@ -1,5 +1,6 @@
-// The relaxed pool's startup option (src/sa/db/client.ts) is added to, never replaces, options a
-// DATABASE_URL already carries, and leaves every other query parameter exactly as written.
+// The pools' startup options (src/sa/db/client.ts) are added to, never replace, options a DATABASE_URL
+// already carries, and leave every other query parameter exactly as written. Defaults go before the
+// URL's own (PostgreSQL applies them in turn: the URL's win), the relaxed pool's own option after.
 import { describe, expect, it } from "vitest";
 import { withStartupOption } from "../../src/sa/db/client.js";
 
@@ -20,5 +21,13 @@ describe("withStartupOption", () => {
   });
   it("leaves other parameters alone (a socket directory as host)", () => {
     expect(withStartupOption("postgresql:///db?host=/var/run/postgresql", opt)).toEqual({ connectionString: "postgresql:///db?host=/var/run/postgresql", options: opt });
+  });
+  it("puts defaults first, so that the URL's own setting of the same name wins, and the option last", () => {
+    const generic = "-c plan_cache_mode=force_generic_plan";
+    expect(withStartupOption("postgresql://u@h/db", "", generic)).toEqual({ connectionString: "postgresql://u@h/db", options: generic });
+    expect(withStartupOption("postgresql://u@h/db?options=-c%20plan_cache_mode%3Dauto", opt, generic)).toEqual({
+      connectionString: "postgresql://u@h/db",
+      options: `${generic} -c plan_cache_mode=auto ${opt}`,
+    });
   });
 });

@@ -26,17 +26,31 @@ export function sqliteFile(url: string): string {
 }
 
 /**
- * pg's `options` startup parameter with one more setting. A URL's own `?options=` would replace a separate
- * `options` field (node-postgres lets the URL win), so it is taken out of the URL and both are sent together.
+ * pg's `options` startup parameter with more settings. A URL's own `?options=` would replace a separate
+ * `options` field (node-postgres lets the URL win), so it is taken out of the URL and all are sent together,
+ * in order: `defaults` (the URL's own may change them), the URL's own, then `option` (it holds whatever the URL
+ * says). PostgreSQL applies them in turn, so a later setting of a name wins.
  */
-export function withStartupOption(url: string, option: string): { connectionString: string; options: string } {
+export function withStartupOption(url: string, option: string, defaults?: string): { connectionString: string; options: string } {
   const q = url.indexOf("?");
-  if (q < 0) return { connectionString: url, options: option };
-  const params = url.slice(q + 1).split("&");
+  const params = q < 0 ? [] : url.slice(q + 1).split("&");
   const own = params.filter((p) => p.startsWith("options=")).map((p) => decodeURIComponent(p.slice("options=".length).replace(/\+/g, " ")));
   const rest = params.filter((p) => !p.startsWith("options="));
-  return { connectionString: url.slice(0, q) + (rest.length ? `?${rest.join("&")}` : ""), options: [...own, option].join(" ") };
+  const base = q < 0 ? url : url.slice(0, q);
+  const options = [defaults, ...own, option].filter((o) => o !== undefined && o !== "").join(" ");
+  return { connectionString: base + (rest.length ? `?${rest.join("&")}` : ""), options };
 }
+
+/**
+ * Every statement of `sql.ts` is a named prepared statement, and PostgreSQL's default (`plan_cache_mode = auto`)
+ * plans the joined reads afresh at every run whenever their generic plan looks no cheaper than the custom ones:
+ * ~17% of PostgreSQL's CPU went to planning at concurrency 32 (docs/performance.md, session 9). Their generic
+ * plans are the right ones (look-ups by key through indexes; the job scans' partial indexes are named by a literal
+ * status, test/integration/job-indexes.test.ts), and they are made again whenever ANALYZE changes a table's
+ * statistics. Prisma's unnamed statements are planned once each as before. A DATABASE_URL's own
+ * `options=-c plan_cache_mode=…` wins.
+ */
+const GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan";
 
 // Dynamic imports: only the selected client, its WASM query compiler and its driver are loaded.
 export async function createDb(url: string): Promise<Database> {
@@ -44,10 +58,10 @@ export async function createDb(url: string): Promise<Database> {
     const { PrismaClient } = await import("../generated/postgres/client.js");
     const { PrismaPg } = await import("@prisma/adapter-pg");
     const { default: pg } = await import("pg");
-    const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+    const pool = new pg.Pool({ ...withStartupOption(url, "", GENERIC_PLANS), max: 10, connectionTimeoutMillis: 5000 });
     // the redeemed-nonce set's writes need not wait for the disk (sql.ts, `relaxed`): a few connections of their own,
     // set up at connection start (a startup parameter, so no query runs before the first one of the pool's user)
-    const relaxed = new pg.Pool({ ...withStartupOption(url, "-c synchronous_commit=off"), max: 4, connectionTimeoutMillis: 5000 });
+    const relaxed = new pg.Pool({ ...withStartupOption(url, "-c synchronous_commit=off", GENERIC_PLANS), max: 4, connectionTimeoutMillis: 5000 });
     // an idle connection that breaks (server restart, network cut) is dropped from the pool; the next
     // query reports the outage to its caller (503). Without a listener the error would end the process.
     for (const p of [pool, relaxed]) p.on("error", () => {});
