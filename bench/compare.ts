@@ -12,11 +12,12 @@ const HELP = `Usage: npm run bench -- compare [--servers anvil-sqlite,anvil-pg,p
   [--max-others 25] [--max-retries 2] [--stall-retries 4]
   [--json FILE] [--markdown]
 Each run (server × concurrency) starts a fresh server (temp data, fresh PostgreSQL database, Pebble
-with PEBBLE_VA_NOSLEEP=1); everything is stopped and removed at the end. Each fresh server first
+with PEBBLE_VA_NOSLEEP=1); everything is stopped and removed at the end. Each fresh Anvil first
 issues --prime certificates at concurrency 8 (not measured, as the warm-up): Node's JIT optimizes a
 function called once per certificate only after ~1,500 certificates, which at concurrency 1 takes a
-minute and a half, so without it the concurrency-1 window measures Anvil's unoptimized code (Pebble,
-compiled ahead of time, needs none; --prime 0 measures cold servers). Before each run
+minute and a half, so without it the concurrency-1 window measures Anvil's unoptimized code. Pebble,
+compiled ahead of time, is not primed: it has nothing to warm, and a Pebble holding 2,000 more
+certificates wedged while being primed. --prime 0 measures cold servers. Before each run
 it waits (up to --quiet-wait s) until other processes use less than --quiet-cores cores, and a run
 during which other processes used more than --max-others % of a core is repeated (--max-retries), and
 one that stalled (the server stopped answering) too (--stall-retries; if all stall, the longest is kept).`;
@@ -76,11 +77,16 @@ export async function main(argv: string[]): Promise<void> {
             sampleMs: 1000,
             idleS: 0,
           };
-          const prime = Number(values.prime);
+          // Anvil only: Pebble has no JIT to warm, and it keeps every certificate, order and authorization in
+          // memory; primed, it wedged during the priming itself (four attempts of four, session 9)
+          const prime = kind === "pebble" ? 0 : Number(values.prime);
           if (prime > 0) {
             const primed = await runLoad({ ...common, label: `${kind} c=${concurrency} priming`, concurrency: PRIME_CONCURRENCY, certificates: prime, maxDurationS: 300, warmupS: 0 });
             // a server that failed or stalled while priming is measured again, like one that stalled in its window
-            if (primed.aborted) return { server: kind, startupMs: Math.round(stack.server.startupMs), result: { ...primed, aborted: `while priming: ${primed.aborted}` } };
+            if (primed.aborted) {
+              const result = { ...primed, label: `${kind} c=${concurrency}`, concurrency, aborted: `while priming: ${primed.aborted}` };
+              return { server: kind, startupMs: Math.round(stack.server.startupMs), result };
+            }
           }
           const result = await runLoad({
             ...common,
