@@ -111,7 +111,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
         maxContacts: a.maxContacts,
         maxIdentifiersPerOrder: a.maxIdentifiersPerOrder,
         termsOfService: a.termsOfService,
-        validation: { concurrency: v.concurrency, timeout: v.timeout, maxAttempts: v.maxAttempts },
+        validation: { concurrency: v.concurrency, timeout: v.timeout, maxAttempts: v.maxAttempts, answerWithinMs: v.answerWithinMs },
         rateLimits: config.rateLimits,
       },
     },

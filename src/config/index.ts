@@ -29,6 +29,7 @@ export const ENV_VARS: Record<string, { key: string; parse?: (v: string) => unkn
   ANVIL_MIGRATE: { key: "database.migrateOnStart", parse: bool, description: "apply migrations at start (default true)" },
   ANVIL_HTTP01_PORT: { key: "validation.http01Port", description: "port http-01 validation connects to (default 80)" },
   ANVIL_TLSALPN01_PORT: { key: "validation.tlsAlpn01Port", description: "port tls-alpn-01 validation connects to (default 443)" },
+  ANVIL_ANSWER_WITHIN_MS: { key: "validation.answerWithinMs", description: "ms a challenge POST waits for its validation's outcome (default 1000; 0 answers processing at once)" },
   ANVIL_DNS_RESOLVER: { key: "validation.dnsResolver", description: "host:port of the DNS server used for validation" },
   ANVIL_CA_PASSPHRASE: { key: "pki.passphrase", description: "passphrase of encrypted CA private keys" },
   ANVIL_TOS_URL: { key: "acme.termsOfService", description: "terms of service URL in the directory" },

@@ -74,6 +74,11 @@ export const configSchema = z.strictObject({
     concurrency: z.number().int().min(1).max(256).default(8),
     /** attempts for transient failures (connection, dns timeouts) before the challenge is invalid */
     maxAttempts: z.number().int().min(1).max(10).default(1),
+    /**
+     * milliseconds a challenge POST waits for the validation it starts on this instance, so that the
+     * answer carries the outcome (valid or invalid) when it comes that soon; 0 answers "processing" at once
+     */
+    answerWithinMs: z.coerce.number().int().min(0).max(30_000).default(1000),
     denyCidrs: z.array(z.string()).default([]),
     denyPrivate: z.boolean().default(false),
   }).prefault({}),

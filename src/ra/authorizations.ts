@@ -6,7 +6,15 @@ import type { Account, Authorization, Challenge } from "../core/types.js";
 import { malformed, notFound, unauthorized } from "../errors/index.js";
 import type { RADeps } from "./deps.js";
 import { isObject } from "./payload.js";
-import type { Validator } from "./validator.js";
+import type { JobOutcome, Validator } from "./validator.js";
+
+/** The outcome if it comes within `ms`, else undefined (the job itself goes on). */
+function within(outcome: Promise<JobOutcome>, ms: number): Promise<JobOutcome> {
+  if (ms <= 0) return Promise.resolve(undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  return Promise.race([outcome, late]).finally(() => clearTimeout(timer));
+}
 
 export function authorizations(deps: RADeps, validator: Pick<Validator, "wake" | "reserve">) {
   const { sa, clock } = deps;
@@ -27,8 +35,9 @@ export function authorizations(deps: RADeps, validator: Pick<Validator, "wake" |
 
   /**
    * pending → processing if the challenge is the account's and it and its authorization are pending and
-   * unexpired; with a free validation slot here the job starts claimed by this instance and runs at once.
-   * Undefined if nothing started.
+   * unexpired; with a free validation slot here the job starts claimed by this instance and runs at once,
+   * and the answer waits for its outcome up to validation.answerWithinMs (then it is "processing", and
+   * the job goes on). Undefined if nothing started.
    */
   async function start(account: Account, id: string, nonce?: NonceClaim): Promise<{ challenge: Challenge; authz: Authorization } | undefined> {
     const slot = validator.reserve();
@@ -40,9 +49,13 @@ export function authorizations(deps: RADeps, validator: Pick<Validator, "wake" |
       slot?.release();
       return undefined;
     }
-    if (slot) slot.run(started);
-    else validator.wake();
-    return { challenge: started.challenge, authz: withStatus(started.authz) };
+    if (!slot) {
+      validator.wake();
+      return { challenge: started.challenge, authz: withStatus(started.authz) };
+    }
+    const done = await within(slot.run(started), deps.config.validation.answerWithinMs);
+    const now = done ?? started;
+    return { challenge: now.challenge, authz: withStatus(now.authz) };
   }
 
   return {

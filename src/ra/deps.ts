@@ -25,7 +25,8 @@ export interface RAConfig {
   maxContacts: number;
   maxIdentifiersPerOrder: number;
   termsOfService?: string;
-  validation: { concurrency: number; timeout: number; maxAttempts: number };
+  /** answerWithinMs: how long a challenge POST waits for the validation it started here (0: not at all) */
+  validation: { concurrency: number; timeout: number; maxAttempts: number; answerWithinMs: number };
   rateLimits: RateLimitConfig;
 }
 

@@ -10,12 +10,21 @@ import type { RADeps } from "./deps.js";
 
 const TRANSIENT = new Set(["connection", "dns", "serverInternal"].map((t) => `urn:ietf:params:acme:error:${t}`));
 
+/**
+ * What a job this worker ran left its challenge and authorization as, once recorded; undefined when
+ * it recorded nothing (the account is gone, or the challenge was no longer processing).
+ */
+export type JobOutcome = { challenge: Challenge; authz: Authorization } | undefined;
+
 /** A validation slot held for a job the caller is about to start (see `reserve`). */
 export interface Reservation {
   /** the claim's expiry, to store with the job as it starts (the claim counts the attempt) */
   lockUntil: Date;
-  /** the job was started with this claim: run it here, with what the caller already read */
-  run(job: { challenge: Challenge; authz: Authorization }): void;
+  /**
+   * the job was started with this claim: run it here, with what the caller already read. Resolves
+   * (never rejects) when the attempt is recorded, so the caller may answer with its outcome.
+   */
+  run(job: { challenge: Challenge; authz: Authorization }): Promise<JobOutcome>;
   /** the job did not start (lost a race): give the slot back */
   release(): void;
 }
@@ -55,10 +64,10 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
   }
 
   /** Runs a claimed job whose challenge and authorization are in hand. */
-  async function runClaimed({ challenge, authz }: { challenge: Challenge; authz: Authorization }): Promise<void> {
+  async function runClaimed({ challenge, authz }: { challenge: Challenge; authz: Authorization }): Promise<JobOutcome> {
     const id = challenge.id;
     const account = await sa.getAccount(authz.accountId);
-    if (!account) return;
+    if (!account) return undefined;
     const started = Date.now();
     let result;
     try {
@@ -76,17 +85,17 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
     // the claim counted this attempt: `attempts` is how many have been made, this one included
     if (problem && TRANSIENT.has(problem.type) && challenge.attempts < maxAttempts) {
       const delay = (opts.retryDelaySeconds ?? 5) * challenge.attempts;
-      await sa.retryChallengeJob(id, addSeconds(clock.now(), delay), result.records, problem);
+      const nextAttempt = addSeconds(clock.now(), delay);
+      await sa.retryChallengeJob(id, nextAttempt, result.records, problem);
       metrics.validation(challenge.type, "retry", (Date.now() - started) / 1000);
-      return;
+      return { challenge: { ...challenge, nextAttempt, validationRecord: result.records, error: problem }, authz };
     }
     const done = clock.now();
-    await sa.finishChallenge(
+    const authzExpires = addSeconds(done, config.validAuthzLifetime);
+    const recorded = await sa.finishChallenge(
       id,
       authz.id,
-      problem
-        ? { valid: false, records: result.records, problem }
-        : { valid: true, records: result.records, validated: done, authzExpires: addSeconds(done, config.validAuthzLifetime) },
+      problem ? { valid: false, records: result.records, problem } : { valid: true, records: result.records, validated: done, authzExpires },
     );
     metrics.validation(challenge.type, problem ? "invalid" : "valid", (Date.now() - started) / 1000);
     audit(log, {
@@ -97,6 +106,18 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
       status: problem ? "invalid" : "valid",
     });
     log.debug({ challengeId: id, ms: Date.now() - started }, "validation finished");
+    if (!recorded) return undefined;
+    // a finished challenge has no next attempt, and a valid one no error (an earlier attempt's is dropped)
+    const { nextAttempt: _next, error: _error, ...rest } = challenge;
+    return problem
+      ? { challenge: { ...rest, status: "invalid", validationRecord: result.records, error: problem }, authz: settled(authz, "invalid") }
+      : { challenge: { ...rest, status: "valid", validated: done, validationRecord: result.records }, authz: settled(authz, "valid", authzExpires) };
+  }
+
+  /** the authorization as finishChallenge leaves it: it moves with its challenge only from pending */
+  function settled(authz: Authorization, status: "valid" | "invalid", expires?: Date): Authorization {
+    if (authz.status !== "pending") return authz;
+    return { ...authz, status, ...(expires ? { expires } : {}) };
   }
 
   async function scan(): Promise<void> {
@@ -127,8 +148,9 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
     }
   }
 
-  function track(id: string, run: Promise<void>): void {
-    const job = run
+  function track(id: string, run: Promise<unknown>): void {
+    const job: Promise<void> = run
+      .then(() => undefined)
       .catch((err) => log.error({ err, challengeId: id }, "validation job failed"))
       .finally(() => {
         inFlight.delete(job);
@@ -157,7 +179,9 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
         lockUntil: addSeconds(clock.now(), timeout + 5), // as scan's claim: the VA's bound plus a margin
         run(job) {
           settle();
-          track(job.challenge.id, runClaimed(job));
+          const outcome = runClaimed(job);
+          track(job.challenge.id, outcome);
+          return outcome.catch(() => undefined); // track logs the failure
         },
         release() {
           settle();

@@ -25,7 +25,8 @@ export interface InProc {
   close(): Promise<void>;
 }
 
-export async function startInProc(env: Record<string, string> = {}, opts: { clock?: Clock; logLines?: string[] } = {}): Promise<InProc> {
+/** validatorPollMs: how often the validator scans for due jobs (default 100 ms, to keep tests quick) */
+export async function startInProc(env: Record<string, string> = {}, opts: { clock?: Clock; logLines?: string[]; validatorPollMs?: number } = {}): Promise<InProc> {
   const dataDir = await makeTempDir("it");
   const db = await createTestDatabase();
   const dns = await startTestDns({ defaultA: "127.0.0.1" });
@@ -42,7 +43,7 @@ export async function startInProc(env: Record<string, string> = {}, opts: { cloc
   };
   const boot = async (extra: Record<string, string>) => {
     const config = loadConfig({ env: { ...baseEnv, ...env, ...extra } });
-    const anvil = await buildApp(config, { logger: opts.logLines ? capture(opts.logLines) : createLogger({ level: "silent" }), validatorPollMs: 100, clock: opts.clock });
+    const anvil = await buildApp(config, { logger: opts.logLines ? capture(opts.logLines) : createLogger({ level: "silent" }), validatorPollMs: opts.validatorPollMs ?? 100, clock: opts.clock });
     await anvil.listen();
     return anvil;
   };

@@ -14,10 +14,13 @@ function deferred<T>() {
 const tick = () => new Promise((r) => setTimeout(r, 5));
 const noop = () => undefined;
 
-function setup(concurrency: number) {
+type VaResult = { records: []; problem?: { type: string; detail: string } };
+
+function setup(concurrency: number, opts: { recorded?: boolean; maxAttempts?: number } = {}) {
   const claims: Array<{ limit: number; answer: ReturnType<typeof deferred<string[]>> }> = [];
-  const validations: Array<{ token: string; answer: ReturnType<typeof deferred<{ records: [] }>> }> = [];
+  const validations: Array<{ token: string; answer: ReturnType<typeof deferred<VaResult>> }> = [];
   const finished: string[] = [];
+  const retried: Array<{ id: string; runAfter: Date }> = [];
   const deps = {
     sa: {
       claimDueChallengeJobs: (_now: Date, _lock: Date, limit: number) => {
@@ -26,25 +29,29 @@ function setup(concurrency: number) {
         return answer.promise;
       },
       getAccount: async () => ({ id: "acct", jwk: { kty: "EC", crv: "P-256", x: "x", y: "y" } }),
-      finishChallenge: async (id: string) => void finished.push(id),
+      finishChallenge: async (id: string) => {
+        finished.push(id);
+        return opts.recorded ?? true; // false: the guarded update found the challenge no longer processing
+      },
+      retryChallengeJob: async (id: string, runAfter: Date) => void retried.push({ id, runAfter }),
     },
     va: {
       validate: (req: { token: string }) => {
-        const answer = deferred<{ records: [] }>();
+        const answer = deferred<VaResult>();
         validations.push({ token: req.token, answer });
         return answer.promise;
       },
     },
     clock: { now: () => new Date() },
     log: { info: noop, warn: noop, error: noop, debug: noop },
-    config: { validAuthzLifetime: 3600, validation: { concurrency, timeout: 10, maxAttempts: 3 } },
+    config: { validAuthzLifetime: 3600, validation: { concurrency, timeout: 10, maxAttempts: opts.maxAttempts ?? 3 } },
     metrics: { validation: noop },
   } as unknown as RADeps;
   const job = (n: number) => ({
     challenge: { id: `ch${n}`, type: "http-01", token: `tok${n}`, status: "processing", attempts: 1 } as Challenge,
-    authz: { id: `az${n}`, accountId: "acct", identifier: { type: "dns", value: `n${n}.test` } } as Authorization,
+    authz: { id: `az${n}`, accountId: "acct", status: "pending", identifier: { type: "dns", value: `n${n}.test` } } as Authorization,
   });
-  return { validator: createValidator(deps, { pollMs: 3_600_000 }), claims, validations, finished, job };
+  return { validator: createValidator(deps, { pollMs: 3_600_000 }), claims, validations, finished, retried, job };
 }
 
 describe("validator slots: hand-offs and scans share validation.concurrency", () => {
@@ -99,5 +106,52 @@ describe("validator slots: hand-offs and scans share validation.concurrency", ()
     await tick();
     held.release();
     await validator.stop(10);
+  });
+});
+
+describe("a handed-off job's run() resolves with what it recorded (the challenge POST answers with it)", () => {
+  async function handOff(opts: { recorded?: boolean; maxAttempts?: number }, result: VaResult) {
+    const t = setup(1, opts);
+    t.validator.start();
+    t.claims[0]!.answer.resolve([]);
+    await tick();
+    const outcome = t.validator.reserve()!.run(t.job(1));
+    await tick();
+    t.validations[0]!.answer.resolve(result);
+    const done = await outcome;
+    await t.validator.stop(10);
+    return { ...t, done };
+  }
+
+  it("valid: the challenge valid with its validation time, the authorization valid with the valid lifetime", async () => {
+    const before = Date.now();
+    const { done } = await handOff({}, { records: [] });
+    expect(done!.challenge).toMatchObject({ id: "ch1", status: "valid", validationRecord: [] });
+    expect(done!.challenge.error).toBeUndefined();
+    expect(done!.challenge.validated!.getTime()).toBeGreaterThanOrEqual(before);
+    expect(done!.authz.status).toBe("valid");
+    expect(done!.authz.expires.getTime() - done!.challenge.validated!.getTime()).toBe(3600 * 1000);
+  });
+
+  it("invalid: the problem, with the identifier, on the challenge; the authorization invalid", async () => {
+    const problem = { type: "urn:ietf:params:acme:error:unauthorized", detail: "wrong key authorization" };
+    const { done } = await handOff({}, { records: [], problem });
+    expect(done!.challenge).toMatchObject({ status: "invalid", error: { ...problem, identifier: { type: "dns", value: "n1.test" } } });
+    expect(done!.authz.status).toBe("invalid");
+  });
+
+  it("a transient failure with attempts left: still processing, with the next attempt and the error (§8.2)", async () => {
+    const problem = { type: "urn:ietf:params:acme:error:connection", detail: "refused" };
+    const { done, retried, finished } = await handOff({ maxAttempts: 3 }, { records: [], problem });
+    expect(finished).toEqual([]);
+    expect(retried.map((r) => r.id)).toEqual(["ch1"]);
+    expect(done!.challenge).toMatchObject({ status: "processing", nextAttempt: retried[0]!.runAfter, error: { type: problem.type } });
+    expect(done!.authz.status).toBe("pending");
+  });
+
+  it("nothing recorded (the challenge had moved on): undefined, so the caller reads the stored state", async () => {
+    const { done, finished } = await handOff({ recorded: false }, { records: [] });
+    expect(finished).toEqual(["ch1"]);
+    expect(done).toBeUndefined();
   });
 });
