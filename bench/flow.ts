@@ -91,6 +91,12 @@ export async function certificateFlow(s: AcmeSession, responder: Responder, opts
     if (!chall) throw new FlowError("no-http01", `no http-01 challenge in ${authzUrl}`);
     responder.set(chall.token, s.keyAuthorization(chall.token));
     const reply = await s.post("challenge", chall.url, {});
+    // A server may answer with the outcome already. A valid challenge makes its authorization valid
+    // (RFC 8555 §7.1.6), so there is nothing to poll for; lego reads the answer the same way.
+    if (reply.body?.status === "valid") {
+      responder.delete(chall.token);
+      continue;
+    }
     pending.push({ url: authzUrl, token: chall.token, reply });
   }
   for (const p of pending) {
