@@ -71,7 +71,11 @@ export const configSchema = z.strictObject({
     /** host:port of the DNS server used for validation; default the system's resolvers */
     dnsResolver: hostPort.optional(),
     timeout: duration.default(10),
-    concurrency: z.number().int().min(1).max(256).default(8),
+    /**
+     * validations at once per instance. They mostly wait on the network, so the bound is about sockets, not
+     * CPU: with 8, a burst of answered challenges queued for a slot (and was answered "processing")
+     */
+    concurrency: z.number().int().min(1).max(256).default(64),
     /** attempts for transient failures (connection, dns timeouts) before the challenge is invalid */
     maxAttempts: z.number().int().min(1).max(10).default(1),
     /**
