@@ -2,8 +2,8 @@
 // answer), over UDP. The servers under test look up every name they validate (A and AAAA), so this runs
 // twice per certificate inside the generator; dns2's packet reader and writer cost ~15% of the generator's
 // CPU at concurrency 32, so the reply is built here from the query's own bytes instead (RFC 1035 §4.1).
-import { createSocket } from "node:dgram";
-import type { AddressInfo } from "node:net";
+// The socket is served on a thread of its own (peer-worker.ts), away from the flows' event loop.
+import { startPeer } from "./peer.js";
 
 export interface BenchDns {
   port: number;
@@ -59,23 +59,8 @@ export function answerQuery(query: Buffer): Buffer | undefined {
   return reply;
 }
 
-/** Listens on 127.0.0.1:`port` (0: any free port). */
-export function startBenchDns(port = 0): Promise<BenchDns> {
-  const socket = createSocket("udp4");
-  socket.on("message", (msg, from) => {
-    const reply = answerQuery(msg);
-    if (reply) socket.send(reply, from.port, from.address);
-  });
-  socket.on("error", () => undefined); // a send to a client that went away
-  return new Promise((resolve, reject) => {
-    socket.once("error", reject);
-    socket.bind(port, "127.0.0.1", () => {
-      const bound = (socket.address() as AddressInfo).port;
-      resolve({
-        port: bound,
-        address: `127.0.0.1:${bound}`,
-        close: () => new Promise<void>((r) => socket.close(() => r())),
-      });
-    });
-  });
+/** Listens on 127.0.0.1:`port` (0: any free port), on a thread of its own (peer-worker.ts). */
+export async function startBenchDns(port = 0): Promise<BenchDns> {
+  const peer = await startPeer("dns", port, "127.0.0.1");
+  return { port: peer.port, address: `127.0.0.1:${peer.port}`, close: () => peer.close() };
 }

@@ -1,10 +1,9 @@
 // One complete issuance, as an ACME client does it: new-order, authorizations, http-01, polling,
 // finalize with a fresh key, polling, download, and optionally revocation.
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { AcmeSession, FlowError, retryAfterMs, type AcmeReply } from "./client.js";
 import { makeCsr } from "./csr.js";
+import { startPeer, type Peer } from "./peer.js";
 
 export interface FlowOptions {
   domain: string; // names are <random>.<domain>
@@ -14,39 +13,12 @@ export interface FlowOptions {
   revoke: boolean;
 }
 
-export interface Responder {
-  port: number;
-  set(token: string, keyAuthorization: string): void;
-  delete(token: string): void;
-  /** validation requests served (a 200 with a key authorization) */
-  served(): number;
-  close(): Promise<void>;
-}
+/** The http-01 responder: `set` resolves once its thread has the key authorization, `served` counts 200s. */
+export type Responder = Peer;
 
-/** The http-01 responder every worker shares, on the port the server validates against. */
+/** The http-01 responder every worker shares, on the port the server validates against, on a thread of its own (peer-worker.ts). */
 export function startResponder(port = 0, host = "127.0.0.1"): Promise<Responder> {
-  const tokens = new Map<string, string>();
-  const prefix = "/.well-known/acme-challenge/";
-  let served = 0;
-  const server = createServer((req, res) => {
-    const url = req.url ?? "";
-    const value = url.startsWith(prefix) ? tokens.get(url.slice(prefix.length)) : undefined;
-    if (value !== undefined) served++;
-    res.writeHead(value === undefined ? 404 : 200, { "content-type": "text/plain" });
-    res.end(value ?? "not found");
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () =>
-      resolve({
-        port: (server.address() as AddressInfo).port,
-        set: (t, v) => void tokens.set(t, v),
-        delete: (t) => void tokens.delete(t),
-        served: () => served,
-        close: () => new Promise<void>((r) => (server.close(() => r()), server.closeAllConnections())),
-      }),
-    );
-  });
+  return startPeer("http-01", port, host);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -89,7 +61,7 @@ export async function certificateFlow(s: AcmeSession, responder: Responder, opts
     if (authz.body.status === "valid") continue;
     const chall = (authz.body.challenges as Challenge[]).find((c) => c.type === "http-01");
     if (!chall) throw new FlowError("no-http01", `no http-01 challenge in ${authzUrl}`);
-    responder.set(chall.token, s.keyAuthorization(chall.token));
+    await responder.set(chall.token, s.keyAuthorization(chall.token));
     const reply = await s.post("challenge", chall.url, {});
     // A server may answer with the outcome already. A valid challenge makes its authorization valid
     // (RFC 8555 §7.1.6), so there is nothing to poll for; lego reads the answer the same way.

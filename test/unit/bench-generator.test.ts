@@ -1,10 +1,11 @@
-// bench/: the generator's own DNS server and CSR builder, checked against real parsers (node's resolver,
+// bench/: the generator's own DNS server, http-01 responder (each on a worker thread) and CSR builder, checked against real parsers (node's resolver,
 // OpenSSL's SPKI encoder, Anvil's CSR parser), since a wrong answer here would be measured as a server error.
 import { generateKeyPairSync } from "node:crypto";
 import { promises as dns } from "node:dns";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { answerQuery, startBenchDns, type BenchDns } from "../../bench/dns.js";
 import { makeCsr, p256Spki } from "../../bench/csr.js";
+import { startResponder } from "../../bench/flow.js";
 import { parseCsr } from "../../src/core/csr.js";
 import { decodeReply } from "../../src/va/dnsreply.js";
 
@@ -65,5 +66,28 @@ describe("bench CSR", () => {
     expect(csr.signatureValid).toBe(true);
     expect(csr.dnsNames).toEqual(["a.bench.test", "b.bench.test"]);
     expect(csr.commonName).toBe("a.bench.test");
+  });
+});
+
+describe("bench http-01 responder (a worker thread)", () => {
+  it("serves a key authorization once set() resolved, 404 after delete(); served() counts the 200s", async () => {
+    const responder = await startResponder(0);
+    try {
+      const url = (t: string) => `http://127.0.0.1:${responder.port}/.well-known/acme-challenge/${t}`;
+      expect((await fetch(url("tok1"))).status).toBe(404);
+      await responder.set("tok1", "tok1.thumbprint");
+      const res = await fetch(url("tok1"));
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe("tok1.thumbprint");
+      expect(responder.served()).toBe(1);
+      responder.delete("tok1");
+      await responder.set("tok2", "tok2.thumbprint"); // messages arrive in order: the delete is done once this resolves
+      expect((await fetch(url("tok1"))).status).toBe(404);
+      expect((await fetch(`http://127.0.0.1:${responder.port}/elsewhere`)).status).toBe(404);
+      expect(responder.served()).toBe(1);
+    } finally {
+      await responder.close();
+    }
+    await expect(fetch(`http://127.0.0.1:${responder.port}/`)).rejects.toThrow(); // closed: nothing listens
   });
 });

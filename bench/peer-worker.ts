@@ -1,0 +1,73 @@
+// The client's side of validation on a thread of its own: the http-01 responder, or the DNS server.
+// The servers under test call these while the generator's event loop is busy running 32 flows; on that
+// loop each validation waited behind the flows' work (event-loop delay p99 12–16 ms at concurrency 8),
+// and an answer that includes the validation (Anvil's challenge POST) measured that wait. A real client's
+// http-01 server is another process; this is the closest in-process equivalent, and its CPU still counts
+// as the generator's. The parent's side is in flow.ts (startResponder) and dns.ts (startBenchDns).
+import { createSocket } from "node:dgram";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { parentPort, workerData } from "node:worker_threads";
+import { answerQuery } from "./dns.js";
+
+export interface PeerData {
+  kind: "http-01" | "dns";
+  port: number;
+  host: string;
+  /** Int32Array over it: [0] validation requests served with a key authorization (http-01) */
+  counters: SharedArrayBuffer;
+}
+/** parent → worker: set answers with `{ ack: id }`; close with `{ closed: true }` */
+export type PeerRequest = { op: "set"; id: number; token: string; value: string } | { op: "delete"; token: string } | { op: "close" };
+export type PeerReply = { listening: number } | { ack: number } | { closed: true } | { failed: string };
+
+const data = workerData as PeerData;
+const port = parentPort!;
+const served = new Int32Array(data.counters);
+
+function serveHttp01(): { listen(cb: (port: number) => void): void; close(cb: () => void): void } {
+  const tokens = new Map<string, string>();
+  const prefix = "/.well-known/acme-challenge/";
+  const server = createServer((req, res) => {
+    const url = req.url ?? "";
+    const value = url.startsWith(prefix) ? tokens.get(url.slice(prefix.length)) : undefined;
+    if (value !== undefined) Atomics.add(served, 0, 1);
+    res.writeHead(value === undefined ? 404 : 200, { "content-type": "text/plain" });
+    res.end(value ?? "not found");
+  });
+  port.on("message", (m: PeerRequest) => {
+    if (m.op === "set") {
+      tokens.set(m.token, m.value);
+      port.postMessage({ ack: m.id } satisfies PeerReply);
+    } else if (m.op === "delete") tokens.delete(m.token);
+  });
+  server.once("error", (err) => port.postMessage({ failed: err.message } satisfies PeerReply));
+  return {
+    listen: (cb) => server.listen(data.port, data.host, () => cb((server.address() as AddressInfo).port)),
+    close: (cb) => (server.close(() => cb()), server.closeAllConnections()),
+  };
+}
+
+function serveDns(): { listen(cb: (port: number) => void): void; close(cb: () => void): void } {
+  const socket = createSocket("udp4");
+  socket.on("message", (msg, from) => {
+    const reply = answerQuery(msg);
+    if (reply) socket.send(reply, from.port, from.address);
+  });
+  socket.once("error", (err) => port.postMessage({ failed: err.message } satisfies PeerReply));
+  return {
+    listen: (cb) =>
+      socket.bind(data.port, data.host, () => {
+        socket.removeAllListeners("error");
+        socket.on("error", () => undefined); // a send to a resolver that went away
+        cb((socket.address() as AddressInfo).port);
+      }),
+    close: (cb) => socket.close(() => cb()),
+  };
+}
+
+const server = data.kind === "dns" ? serveDns() : serveHttp01();
+port.on("message", (m: PeerRequest) => {
+  if (m.op === "close") server.close(() => port.postMessage({ closed: true } satisfies PeerReply));
+});
+server.listen((bound) => port.postMessage({ listening: bound } satisfies PeerReply));

@@ -1,0 +1,55 @@
+// Starts a bench/peer-worker.ts thread (the http-01 responder or the DNS server) and talks to it.
+import { Worker } from "node:worker_threads";
+import { workerEntry } from "../src/core/worker.js";
+import type { PeerData, PeerReply, PeerRequest } from "./peer-worker.js";
+
+export interface Peer {
+  port: number;
+  /** resolves once the worker has it (before the server under test is told to look) */
+  set(token: string, value: string): Promise<void>;
+  delete(token: string): void;
+  served(): number;
+  close(): Promise<void>;
+}
+
+export function startPeer(kind: PeerData["kind"], port: number, host: string): Promise<Peer> {
+  const counters = new SharedArrayBuffer(4);
+  const served = new Int32Array(counters);
+  const worker = new Worker(workerEntry(import.meta.url, "peer-worker"), { workerData: { kind, port, host, counters } satisfies PeerData, name: `bench ${kind}` });
+  const acks = new Map<number, () => void>();
+  let nextId = 1;
+  let onClosed = () => {};
+  const send = (m: PeerRequest) => worker.postMessage(m);
+  return new Promise((resolve, reject) => {
+    worker.once("error", reject);
+    worker.on("message", (m: PeerReply) => {
+      if ("ack" in m) {
+        acks.get(m.ack)?.();
+        acks.delete(m.ack);
+      } else if ("failed" in m) {
+        reject(new Error(`bench ${kind} server: ${m.failed}`));
+        void worker.terminate();
+      } else if ("closed" in m) onClosed();
+      else if ("listening" in m) {
+        resolve({
+          port: m.listening,
+          set: (token, value) =>
+            new Promise<void>((done) => {
+              const id = nextId++;
+              acks.set(id, done);
+              send({ op: "set", id, token, value });
+            }),
+          delete: (token) => send({ op: "delete", token }),
+          served: () => Atomics.load(served, 0),
+          close: async () => {
+            await new Promise<void>((done) => {
+              onClosed = done;
+              send({ op: "close" });
+            });
+            await worker.terminate();
+          },
+        });
+      }
+    });
+  });
+}
