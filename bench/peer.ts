@@ -22,6 +22,7 @@ export function startPeer(kind: PeerData["kind"], port: number, host: string): P
   const send = (m: PeerRequest) => worker.postMessage(m);
   return new Promise((resolve, reject) => {
     worker.once("error", reject);
+    worker.once("exit", () => onClosed()); // a worker that is gone is closed too: close() must not wait for it
     worker.on("message", (m: PeerReply) => {
       if ("ack" in m) {
         acks.get(m.ack)?.();
