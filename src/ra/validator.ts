@@ -132,14 +132,20 @@ export function createValidator(deps: RADeps, opts: { pollMs?: number; retryDela
         const free = concurrency - inFlight.size - reserved;
         if (stopped || free <= 0) break;
         const now = clock.now();
-        claiming = free; // reserve() must not hand out these slots while the claim is on its way
+        // Half the free slots (at least one): a challenge answered while the claim is on its way (a query that
+        // waits for a pooled connection under load) still finds a slot to start in at once, and its answer can
+        // carry the outcome. reserve() must not hand out the slots being claimed.
+        const ask = Math.max(1, Math.floor(free / 2));
+        claiming = ask;
         // the VA bounds each attempt by `timeout`; the claim outlives it by a margin, then another worker may retry
-        const due = await sa.claimDueChallengeJobs(now, addSeconds(now, timeout + 5), free).finally(() => {
+        const due = await sa.claimDueChallengeJobs(now, addSeconds(now, timeout + 5), ask).finally(() => {
           claiming = 0;
         });
-        // fewer than asked for: nothing else is due now; a wake or the timer says when that changes
-        pending = due.length >= free;
+        // fewer than asked for: nothing else is due now; a wake or the timer says when that changes. As many
+        // as asked for: more may be due, claimed at once with what is still free.
+        pending = due.length >= ask;
         for (const id of due) track(id, runJob(id));
+        if (pending) rescan = true;
       } while (rescan);
     } catch (err) {
       log.warn({ err }, "validation queue scan failed");

@@ -29,6 +29,7 @@ function setup(concurrency: number, opts: { recorded?: boolean; maxAttempts?: nu
         return answer.promise;
       },
       getAccount: async () => ({ id: "acct", jwk: { kty: "EC", crv: "P-256", x: "x", y: "y" } }),
+      getChallenge: async () => undefined, // a claimed job read back: gone (nothing to run)
       finishChallenge: async (id: string) => {
         finished.push(id);
         return opts.recorded ?? true; // false: the guarded update found the challenge no longer processing
@@ -55,22 +56,47 @@ function setup(concurrency: number, opts: { recorded?: boolean; maxAttempts?: nu
 }
 
 describe("validator slots: hand-offs and scans share validation.concurrency", () => {
-  it("no slot while a scan's claim for every free slot is on its way; slots again once it claimed nothing", async () => {
+  it("a scan claims half the free slots (at least one): the other half is there for challenges answered meanwhile", async () => {
     const { validator, claims } = setup(2);
     expect(validator.reserve()).toBeUndefined(); // not started
     validator.start();
     expect(claims).toHaveLength(1);
-    expect(claims[0]!.limit).toBe(2);
-    expect(validator.reserve()).toBeUndefined(); // both slots are being claimed
+    expect(claims[0]!.limit).toBe(1);
+    const a = validator.reserve(); // the slot not being claimed
+    expect(a).toBeDefined();
+    expect(validator.reserve()).toBeUndefined(); // one held, one being claimed
     claims[0]!.answer.resolve([]);
     await tick();
-    const a = validator.reserve();
     const b = validator.reserve();
-    expect(a && b).toBeTruthy();
+    expect(b).toBeDefined();
     expect(validator.reserve()).toBeUndefined(); // both held
     a!.release();
     expect(validator.reserve()).toBeDefined();
     expect(() => a!.release()).toThrow(/once/);
+    await validator.stop(10);
+  });
+
+  it("with one slot, none while the scan's claim for it is on its way; the slot again once it claimed nothing", async () => {
+    const { validator, claims } = setup(1);
+    validator.start();
+    expect(claims[0]!.limit).toBe(1);
+    expect(validator.reserve()).toBeUndefined();
+    claims[0]!.answer.resolve([]);
+    await tick();
+    expect(validator.reserve()).toBeDefined();
+    await validator.stop(10);
+  });
+
+  it("a scan that got as many jobs as it asked for claims again at once with what is still free", async () => {
+    const { validator, claims } = setup(4);
+    validator.start();
+    expect(claims[0]!.limit).toBe(2);
+    claims[0]!.answer.resolve(["ch1", "ch2"]); // two running now: two free, half of them asked for
+    await tick();
+    expect(claims).toHaveLength(2);
+    expect(claims[1]!.limit).toBe(1);
+    claims[1]!.answer.resolve([]);
+    await tick();
     await validator.stop(10);
   });
 
@@ -93,8 +119,8 @@ describe("validator slots: hand-offs and scans share validation.concurrency", ()
     await validator.stop(10);
   });
 
-  it("a scan asks only for the slots neither running nor reserved", async () => {
-    const { validator, claims } = setup(3);
+  it("a scan asks only for the slots neither running nor reserved (half of them)", async () => {
+    const { validator, claims } = setup(6);
     validator.start();
     claims[0]!.answer.resolve([]);
     await tick();
