@@ -25,7 +25,14 @@ const data = workerData as PeerData;
 const port = parentPort!;
 const served = new Int32Array(data.counters);
 
-function serveHttp01(): { listen(cb: (port: number) => void): void; close(cb: () => void): void } {
+/** One server on this thread: it listens, answers the parent's requests (http-01: set/delete), closes. */
+interface Served {
+  listen(cb: (port: number) => void): void;
+  handle?(m: PeerRequest): void;
+  close(cb: () => void): void;
+}
+
+function serveHttp01(): Served {
   const tokens = new Map<string, string>();
   const prefix = "/.well-known/acme-challenge/";
   const server = createServer((req, res) => {
@@ -35,20 +42,20 @@ function serveHttp01(): { listen(cb: (port: number) => void): void; close(cb: ()
     res.writeHead(value === undefined ? 404 : 200, { "content-type": "text/plain" });
     res.end(value ?? "not found");
   });
-  port.on("message", (m: PeerRequest) => {
-    if (m.op === "set") {
-      tokens.set(m.token, m.value);
-      port.postMessage({ ack: m.id } satisfies PeerReply);
-    } else if (m.op === "delete") tokens.delete(m.token);
-  });
   server.once("error", (err) => port.postMessage({ failed: err.message } satisfies PeerReply));
   return {
     listen: (cb) => server.listen(data.port, data.host, () => cb((server.address() as AddressInfo).port)),
+    handle(m) {
+      if (m.op === "set") {
+        tokens.set(m.token, m.value);
+        port.postMessage({ ack: m.id } satisfies PeerReply);
+      } else if (m.op === "delete") tokens.delete(m.token);
+    },
     close: (cb) => (server.close(() => cb()), server.closeAllConnections()),
   };
 }
 
-function serveDns(): { listen(cb: (port: number) => void): void; close(cb: () => void): void } {
+function serveDns(): Served {
   const socket = createSocket("udp4");
   socket.on("message", (msg, from) => {
     const reply = answerQuery(msg);
@@ -69,5 +76,6 @@ function serveDns(): { listen(cb: (port: number) => void): void; close(cb: () =>
 const server = data.kind === "dns" ? serveDns() : serveHttp01();
 port.on("message", (m: PeerRequest) => {
   if (m.op === "close") server.close(() => port.postMessage({ closed: true } satisfies PeerReply));
+  else server.handle?.(m);
 });
 server.listen((bound) => port.postMessage({ listening: bound } satisfies PeerReply));
