@@ -41,7 +41,12 @@ export function authorizations(deps: RADeps, validator: Pick<Validator, "wake" |
    */
   async function start(account: Account, id: string, nonce?: NonceClaim): Promise<{ challenge: Challenge; authz: Authorization } | undefined> {
     const slot = validator.reserve();
-    const started = await sa.startChallengeFor(id, account.id, clock.now(), slot?.lockUntil, nonce).catch((err: unknown) => {
+    const waitMs = deps.config.validation.answerWithinMs;
+    // When the answer waits for the outcome, the start's commit need not wait for the disk: the outcome's
+    // durable commit follows it before the answer, and an answer that is still "processing" confirms the
+    // start first (sa.confirmDurable). A crash before either loses a start that no client was told of.
+    const relaxed = slot !== undefined && waitMs > 0;
+    const started = await sa.startChallengeFor(id, account.id, clock.now(), slot?.lockUntil, nonce, { relaxed }).catch((err: unknown) => {
       slot?.release();
       throw err;
     });
@@ -53,8 +58,10 @@ export function authorizations(deps: RADeps, validator: Pick<Validator, "wake" |
       validator.wake();
       return { challenge: started.challenge, authz: withStatus(started.authz) };
     }
-    const done = await within(slot.run(started), deps.config.validation.answerWithinMs);
+    const done = await within(slot.run(started), waitMs);
     const now = done ?? started;
+    // still under way (slower than the wait, or a retry is due): the job itself must survive a crash
+    if (relaxed && now.challenge.status === "processing") await sa.confirmDurable("Challenge", id);
     return { challenge: now.challenge, authz: withStatus(now.authz) };
   }
 

@@ -99,7 +99,8 @@ export function finalizer(deps: RADeps, view: (o: Order, authzs?: OrderView["aut
       const der = new Uint8Array(Buffer.from(payload.csr, "base64url"));
       const csr = await ca.parseCsr(der);
       checkCsr(csr, order, account);
-      if (!(await sa.beginFinalize(order.id, der, addSeconds(clock.now(), ISSUE_LOCK_SECONDS)))) {
+      // relaxed: the certificate's durable commit follows before the answer, or confirmDurable below
+      if (!(await sa.beginFinalize(order.id, der, addSeconds(clock.now(), ISSUE_LOCK_SECONDS), { relaxed: true }))) {
         throw new AcmeError("orderNotReady", "the order is already being finalized");
       }
       try {
@@ -110,6 +111,7 @@ export function finalizer(deps: RADeps, view: (o: Order, authzs?: OrderView["aut
         // the order stays "processing" and the recovery loop retries after the lock expires
         log.error({ err, orderId: order.id }, "issuance failed; will retry");
       }
+      await sa.confirmDurable("Order", order.id); // answered "processing": the job must survive a crash
       return view((await sa.getOrder(order.id))!);
     },
 

@@ -174,18 +174,22 @@ export function createStorage(database: Database, clock: () => Date = () => new 
 
   /**
    * `sql`, with `claim` carried by the first statement that takes it (PostgreSQL) or settled before any
-   * statement. A carried read runs on the relaxed pool (the nonce's commit need not wait, see sql.ts); a
-   * `durable` statement (one that changes more than the nonce) on the main pool.
+   * statement. `kind` picks the pool (PostgreSQL; sql.ts): a "read" carrying the nonce runs on the relaxed
+   * pool (the nonce's commit need not wait) and otherwise on the main one; a "durable" write (one that
+   * changes more than the nonce) on the main pool; a "relaxed" write, whose commit need not wait for the
+   * disk because a durable commit of the same request follows it before anything is answered (or the
+   * caller calls `confirmDurable`), on the relaxed pool.
    */
-  function carrying(claim: NonceClaim | undefined, durable = false): SqlRunner {
-    if (!claim || claim.redeemed) return sql;
+  function carrying(claim: NonceClaim | undefined, kind: "read" | "durable" | "relaxed" = "read"): SqlRunner {
+    const plain = kind === "relaxed" ? sql.relaxed : sql;
+    if (!claim || claim.redeemed) return plain;
     return {
       async all<T>(text: string, params: Param[] = []): Promise<T[]> {
         if (pg && claim.take()) {
           const carried = text.startsWith("WITH ") ? `WITH ${NONCE_CTE}, ${text.slice(5)}` : `WITH ${NONCE_CTE} ${text}`;
           let rows: T[];
           try {
-            rows = await (durable ? sql : sql.relaxed).all<T>(carried, [claim.nonce, claim.expires, ...params]);
+            rows = await (kind === "durable" ? sql : sql.relaxed).all<T>(carried, [claim.nonce, claim.expires, ...params]);
           } catch (err) {
             const replayed = isNonceReplay(err);
             claim.carried(replayed ? false : undefined); // otherwise the statement undid the insert too
@@ -195,11 +199,11 @@ export function createStorage(database: Database, clock: () => Date = () => new 
           return rows;
         }
         await claim.settle();
-        return sql.all<T>(text, params);
+        return plain.all<T>(text, params);
       },
       async run(text: string, params?: Param[]): Promise<number> {
         await claim.settle();
-        return sql.run(text, params);
+        return plain.run(text, params);
       },
     };
   }
@@ -315,7 +319,7 @@ export function createStorage(database: Database, clock: () => Date = () => new 
       const unless = (t: string) => t.replace(/ VALUES (.*)$/s, ` SELECT * FROM (VALUES $1) AS v WHERE NOT EXISTS (SELECT 1 FROM "reusable")`);
       const last = parts.pop()!;
       const ctes = [`"reusable" AS (${reusable[0]})`, ...parts.map(([t], i) => `w${i} AS (${unless(t)})`)];
-      const rows = await carrying(nonce, true).all(`WITH ${ctes.join(", ")} ${unless(last[0])} RETURNING "position"`, [
+      const rows = await carrying(nonce, "durable").all(`WITH ${ctes.join(", ")} ${unless(last[0])} RETURNING "position"`, [
         ...reusable[1],
         ...parts.flatMap(([, p]) => p),
         ...last[1],
@@ -364,6 +368,17 @@ export function createStorage(database: Database, clock: () => Date = () => new 
     },
     getChallenge: (id: string, nonce?: NonceClaim) => challengeWithAuthz(carrying(nonce), id),
 
+    /**
+     * Makes a relaxed write to this row (startChallengeFor, beginFinalize with `relaxed`) durable before it is
+     * answered: a write of the same row on the main pool, whose commit waits for the disk and so flushes
+     * PostgreSQL's log up to it, the relaxed commit included (the log is one sequence). It changes nothing
+     * (the row is written as it is). SQLite: nothing to do (one connection; every commit goes the same way).
+     */
+    async confirmDurable(table: "Challenge" | "Order", id: string): Promise<void> {
+      if (!pg) return;
+      await sql.run(table === "Challenge" ? `UPDATE "Challenge" SET "status" = "status" WHERE "id" = ?` : `UPDATE "Order" SET "status" = "status" WHERE "id" = ?`, [id]);
+    },
+
     // ---- validation jobs: a challenge in "processing" is a durable job
     /**
      * A challenge answered: pending → processing, only if it is `accountId`'s and its authorization is
@@ -372,7 +387,9 @@ export function createStorage(database: Database, clock: () => Date = () => new 
      * otherwise it waits, unclaimed, for a validator's scan. Returns the challenge as started and its
      * authorization, or undefined if nothing started (the caller then reads and answers what is there).
      * On PostgreSQL one statement, which also carries the request's nonce: the guarded UPDATE in a CTE,
-     * the authorization and its challenges read beside it.
+     * the authorization and its challenges read beside it. `relaxed`: the caller answers only after a
+     * durable commit that follows this one (the outcome's, finishChallenge) or after `confirmDurable`, so
+     * this commit need not wait for the disk (PostgreSQL; see `carrying`).
      */
     async startChallengeFor(
       challengeId: string,
@@ -380,6 +397,7 @@ export function createStorage(database: Database, clock: () => Date = () => new 
       now: Date,
       claimUntil: Date | undefined,
       nonce?: NonceClaim,
+      opts: { relaxed?: boolean } = {},
     ): Promise<{ challenge: Challenge; authz: Authorization } | undefined> {
       const update = `UPDATE "Challenge" SET "status" = 'processing', "runAfter" = ?, "lockedUntil" = ?, "attempts" = "attempts" + ?
           WHERE "id" = ? AND "status" = 'pending' AND EXISTS (SELECT 1 FROM "Authorization" a WHERE a."id" = "Challenge"."authzId"
@@ -391,7 +409,7 @@ export function createStorage(database: Database, clock: () => Date = () => new 
         return challengeWithAuthz(sql, challengeId); // as started (or later, if the validator was quicker)
       }
       // the CTE's read sees the rows as they were before the UPDATE: the started challenge is patched below
-      const found = await challengeWithAuthz(carrying(nonce, true), challengeId, { cte: `WITH "started" AS (${update})`, params });
+      const found = await challengeWithAuthz(carrying(nonce, opts.relaxed ? "relaxed" : "durable"), challengeId, { cte: `WITH "started" AS (${update})`, params });
       if (!found) return undefined;
       const challenge: Challenge = {
         ...found.challenge,
@@ -464,9 +482,12 @@ export function createStorage(database: Database, clock: () => Date = () => new 
     },
 
     // ---- finalize jobs: an order in "processing" with its CSR stored
-    /** ready → processing with the CSR; exactly one finalize wins. */
-    async beginFinalize(orderId: string, csr: Uint8Array, lockUntil: Date): Promise<boolean> {
-      const count = await sql.run(
+    /**
+     * ready → processing with the CSR; exactly one finalize wins. `relaxed`: as for startChallengeFor, the
+     * caller answers only after storeCertificate's durable commit or after `confirmDurable`.
+     */
+    async beginFinalize(orderId: string, csr: Uint8Array, lockUntil: Date, opts: { relaxed?: boolean } = {}): Promise<boolean> {
+      const count = await (opts.relaxed ? sql.relaxed : sql).run(
         `UPDATE "Order" SET "status" = 'processing', "csr" = ?, "lockedUntil" = ? WHERE "id" = ? AND "status" IN ('pending', 'ready')`,
         [csr, lockUntil, orderId],
       );

@@ -154,7 +154,19 @@ describe.each(kinds)("hand-written SQL and Prisma agree (%s)", (kind) => {
     expect((await seen).map((r) => Number(r.n))).toEqual([0]);
     expect(await db.prisma.setting.findUnique({ where: { key: "open-tx" } })).toBeNull();
   });
-  it("writes of the redeemed-nonce set commit without waiting for the disk; everything else waits (sql.ts, relaxed)", async () => {
+  it("confirmDurable writes a row again as it is, on the main pool (PostgreSQL: a commit that waits for the disk)", async () => {
+    const row = (table: string, id: string) => db.sql.all<Record<string, unknown>>(`SELECT * FROM "${table}" WHERE "id" = ?`, [id]);
+    const version = async (table: string, id: string) =>
+      kind === "postgres" ? (await db.sql.all<{ v: string }>(`SELECT xmin::text AS "v" FROM "${table}" WHERE "id" = ?`, [id]))[0]!.v : "n/a";
+    for (const [table, id] of [["Challenge", "ch1"], ["Order", "order1"]] as const) {
+      const [before, was] = [await row(table, id), await version(table, id)];
+      await sa.confirmDurable(table, id);
+      expect(await row(table, id)).toEqual(before);
+      // PostgreSQL: a new row version, written by a transaction of its own whose commit flushed the log
+      if (kind === "postgres") expect(await version(table, id)).not.toBe(was);
+    }
+  });
+  it("the relaxed pool's writes commit without waiting for the disk; the main pool's wait (sql.ts, relaxed)", async () => {
     const setting = async (q: { all<T>(t: string, p?: unknown[]): Promise<T[]> }) =>
       kind === "postgres" ? (await q.all<{ synchronous_commit: string }>("SHOW synchronous_commit"))[0]!.synchronous_commit : "n/a";
     // several at once, so that more than one connection of each pool answers

@@ -26,11 +26,16 @@ export interface SqlRunner {
 export interface Sql extends SqlRunner {
   readonly kind: "sqlite" | "postgres";
   /**
-   * For writes whose commit need not wait for the disk: the redeemed-nonce set only. On PostgreSQL these
-   * run on connections with `synchronous_commit = off` (the row is visible to every instance at once; only
-   * a crash of PostgreSQL itself can lose the last fraction of a second of them). That is safe for nonces:
-   * every request that changes anything commits a durable write after its nonce, and that commit flushes
-   * the log up to it, nonce included; a nonce lost in a crash can only replay a read. SQLite: `sql` itself.
+   * For writes whose commit need not wait for the disk. On PostgreSQL these run on connections with
+   * `synchronous_commit = off` (the row is visible to every instance at once; only a crash of PostgreSQL
+   * itself can lose the last fraction of a second of them). Two kinds use it:
+   * - the redeemed-nonce set: every request that changes anything commits a durable write after its nonce,
+   *   and that commit flushes the log up to it, nonce included; a nonce lost in a crash can only replay a read;
+   * - a write of a request that answers only after a durable commit of its own that follows it (a challenge
+   *   start whose answer waits for the validation's outcome, a finalize's ready → processing before the
+   *   certificate is stored), or after `confirmDurable` (src/sa) when it answers before that. A crash can
+   *   lose such a write only while no client has been told of it.
+   * SQLite: `sql` itself.
    */
   readonly relaxed: SqlRunner;
   /** Runs `fn` in one transaction (BEGIN IMMEDIATE on SQLite): all of it or none of it. */
