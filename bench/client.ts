@@ -104,10 +104,6 @@ export class AcmeSession {
     return JSON.parse(res.text) as Directory;
   }
 
-  keyAuthorization(token: string): string {
-    return `${token}.${this.key.thumbprint}`;
-  }
-
   private async takeNonce(): Promise<string> {
     if (this.nonce) {
       const n = this.nonce;

@@ -6,14 +6,14 @@ import { makeCsr } from "./csr.js";
 import { startPeer, type Peer } from "./peer.js";
 
 export interface FlowOptions {
-  domain: string; // names are <random>.<domain>
+  domain: string; // names are <account label>-<random>.<domain>
   namesPerOrder: number;
   pollCapMs: number; // Retry-After is honoured up to this
   pollTimeoutMs: number;
   revoke: boolean;
 }
 
-/** The http-01 responder: `set` resolves once its thread has the key authorization, `served` counts 200s. */
+/** The http-01 responder: answers the key authorizations of the accounts registered with `account`, `served` counts 200s. */
 export type Responder = Peer;
 
 /** The http-01 responder every worker shares, on the port the server validates against, on a thread of its own (peer-worker.ts). */
@@ -46,36 +46,43 @@ async function poll(s: AcmeSession, kind: string, url: string, first: AcmeReply,
   return last;
 }
 
+/** Each session's label at each responder: its names start with it, so the responder knows whose key authorization to serve. */
+const labels = new WeakMap<Responder, WeakMap<AcmeSession, Promise<string>>>();
+function labelOf(s: AcmeSession, responder: Responder): Promise<string> {
+  let bySession = labels.get(responder);
+  if (!bySession) labels.set(responder, (bySession = new WeakMap()));
+  let label = bySession.get(s);
+  if (!label) bySession.set(s, (label = responder.account(s.key.thumbprint)));
+  return label;
+}
+
 /** Runs one issuance; throws FlowError on the first failed step. Returns the PEM chain. */
 export async function certificateFlow(s: AcmeSession, responder: Responder, opts: FlowOptions): Promise<string> {
-  const names = Array.from({ length: opts.namesPerOrder }, () => `${randomLabel()}.${opts.domain}`);
+  const label = await labelOf(s, responder);
+  const names = Array.from({ length: opts.namesPerOrder }, () => `${label}-${randomLabel()}.${opts.domain}`);
   const identifiers = names.map((value) => ({ type: "dns", value }));
   const order = await s.post("newOrder", s.directory.newOrder, { identifiers }, [201]);
   const orderUrl = order.headers.location;
   if (typeof orderUrl !== "string") throw new FlowError("no-location", "newOrder without Location");
 
   // Answer every challenge first, then poll each authorization (as certbot and lego do).
-  const pending: { url: string; token: string; reply: AcmeReply }[] = [];
+  const pending: { url: string; reply: AcmeReply }[] = [];
   for (const authzUrl of order.body.authorizations as string[]) {
     const authz = await s.post("authz", authzUrl, "");
     if (authz.body.status === "valid") continue;
     const chall = (authz.body.challenges as Challenge[]).find((c) => c.type === "http-01");
     if (!chall) throw new FlowError("no-http01", `no http-01 challenge in ${authzUrl}`);
-    await responder.set(chall.token, s.keyAuthorization(chall.token));
+    // the responder already answers this account's key authorizations (labelOf)
     const reply = await s.post("challenge", chall.url, {});
     // A server may answer with the outcome already. A valid challenge makes its authorization valid
     // (RFC 8555 §7.1.6), so there is nothing to poll for; lego reads the answer the same way.
-    if (reply.body?.status === "valid") {
-      responder.delete(chall.token);
-      continue;
-    }
-    pending.push({ url: authzUrl, token: chall.token, reply });
+    if (reply.body?.status === "valid") continue;
+    pending.push({ url: authzUrl, reply });
   }
   for (const p of pending) {
     // the challenge's reply sets the first wait (its Retry-After); the authorization is then polled
     const start = { ...p.reply, body: { status: "pending" } };
     const done = await poll(s, "pollAuthz", p.url, start, ["valid", "invalid"], opts);
-    responder.delete(p.token);
     if (done.body.status !== "valid") {
       const err = (done.body.challenges as Array<{ error?: { type?: string } }> | undefined)?.find((c) => c.error)?.error?.type;
       throw new FlowError(`authz-invalid:${err?.replace(/^urn:ietf:params:acme:error:/, "") ?? "?"}`, done.text.slice(0, 300));

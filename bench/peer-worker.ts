@@ -17,8 +17,8 @@ export interface PeerData {
   /** Int32Array over it: [0] validation requests served with a key authorization (http-01) */
   counters: SharedArrayBuffer;
 }
-/** parent → worker: set answers with `{ ack: id }`; close with `{ closed: true }` */
-export type PeerRequest = { op: "set"; id: number; token: string; value: string } | { op: "delete"; token: string } | { op: "close" };
+/** parent → worker: account answers with `{ ack: id }`; close with `{ closed: true }` */
+export type PeerRequest = { op: "account"; id: number; label: string; thumbprint: string } | { op: "close" };
 export type PeerReply = { listening: number } | { ack: number } | { closed: true } | { failed: string };
 
 const data = workerData as PeerData;
@@ -32,12 +32,23 @@ interface Served {
   close(cb: () => void): void;
 }
 
+/**
+ * The http-01 responder knows the accounts, not the tokens: a name's first label starts with its account's
+ * label (`a3-…`, flow.ts), and any well-formed token under that name is answered with `<token>.<thumbprint>`,
+ * the key authorization of RFC 8555 §8.1. The parent registers each account once; nothing passes between
+ * the threads per certificate (a message each way per challenge cost the generator ~8% of its CPU and a
+ * thread hop before every challenge POST). The server under test still checks the answer against its own
+ * token: a server that asked for the wrong one gets the wrong key authorization.
+ */
 function serveHttp01(): Served {
-  const tokens = new Map<string, string>();
+  const thumbprints = new Map<string, string>();
   const prefix = "/.well-known/acme-challenge/";
   const server = createServer((req, res) => {
     const url = req.url ?? "";
-    const value = url.startsWith(prefix) ? tokens.get(url.slice(prefix.length)) : undefined;
+    const token = url.startsWith(prefix) ? url.slice(prefix.length) : "";
+    const host = (req.headers.host ?? "").toLowerCase();
+    const thumbprint = thumbprints.get(host.slice(0, host.search(/[-.:]|$/)));
+    const value = thumbprint !== undefined && /^[A-Za-z0-9_-]{22,}$/.test(token) ? `${token}.${thumbprint}` : undefined;
     if (value !== undefined) Atomics.add(served, 0, 1);
     res.writeHead(value === undefined ? 404 : 200, { "content-type": "text/plain" });
     res.end(value ?? "not found");
@@ -46,10 +57,9 @@ function serveHttp01(): Served {
   return {
     listen: (cb) => server.listen(data.port, data.host, () => cb((server.address() as AddressInfo).port)),
     handle(m) {
-      if (m.op === "set") {
-        tokens.set(m.token, m.value);
-        port.postMessage({ ack: m.id } satisfies PeerReply);
-      } else if (m.op === "delete") tokens.delete(m.token);
+      if (m.op !== "account") return;
+      thumbprints.set(m.label, m.thumbprint);
+      port.postMessage({ ack: m.id } satisfies PeerReply);
     },
     close: (cb) => (server.close(() => cb()), server.closeAllConnections()),
   };

@@ -5,9 +5,11 @@ import type { PeerData, PeerReply, PeerRequest } from "./peer-worker.js";
 
 export interface Peer {
   port: number;
-  /** resolves once the worker has it (before the server under test is told to look) */
-  set(token: string, value: string): Promise<void>;
-  delete(token: string): void;
+  /**
+   * http-01: registers an account's key thumbprint and resolves, once the worker has it, with the label that
+   * starts the first label of the account's names (peer-worker.ts serveHttp01). Once per account.
+   */
+  account(thumbprint: string): Promise<string>;
   served(): number;
   close(): Promise<void>;
 }
@@ -34,13 +36,13 @@ export function startPeer(kind: PeerData["kind"], port: number, host: string): P
       else if ("listening" in m) {
         resolve({
           port: m.listening,
-          set: (token, value) =>
-            new Promise<void>((done) => {
+          account: (thumbprint) =>
+            new Promise<string>((done) => {
               const id = nextId++;
-              acks.set(id, done);
-              send({ op: "set", id, token, value });
+              const label = `a${id}`;
+              acks.set(id, () => done(label));
+              send({ op: "account", id, label, thumbprint });
             }),
-          delete: (token) => send({ op: "delete", token }),
           served: () => Atomics.load(served, 0),
           close: async () => {
             await new Promise<void>((done) => {

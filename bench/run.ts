@@ -28,7 +28,7 @@ load options:
   --poll-cap MS         the longest wait between polls, whatever Retry-After says (default 50)
   --revoke              revoke each certificate after download
   --names N             names per order (default 1)
-  --domain D            names are <random>.D (default bench.test)
+  --domain D            names are <account label>-<random>.D (default bench.test)
   --responder-port P    the http-01 responder's port: the server's http-01 port (default 5002)
   --dns-port P          also answer DNS (A 127.0.0.1 for every name) on 127.0.0.1:P (UDP), for the
                         server's resolver (ANVIL_DNS_RESOLVER=127.0.0.1:P, pebble -dnsserver 127.0.0.1:P)

@@ -2,6 +2,7 @@
 // OpenSSL's SPKI encoder, Anvil's CSR parser), since a wrong answer here would be measured as a server error.
 import { generateKeyPairSync } from "node:crypto";
 import { promises as dns } from "node:dns";
+import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { answerQuery, startBenchDns, type BenchDns } from "../../bench/dns.js";
 import { makeCsr, p256Spki } from "../../bench/csr.js";
@@ -70,21 +71,33 @@ describe("bench CSR", () => {
 });
 
 describe("bench http-01 responder (a worker thread)", () => {
-  it("serves a key authorization once set() resolved, 404 after delete(); served() counts the 200s", async () => {
+  it("answers <token>.<thumbprint> for a name of a registered account (its label starts the name), 404 otherwise; served() counts the 200s", async () => {
     const responder = await startResponder(0);
+    // as a validating server asks: the name in Host, the token in the path (RFC 8555 §8.3)
+    const get = (host: string, path: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = httpRequest({ host: "127.0.0.1", port: responder.port, path, headers: { host } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    const token = "T".repeat(43);
+    const path = `/.well-known/acme-challenge/${token}`;
     try {
-      const url = (t: string) => `http://127.0.0.1:${responder.port}/.well-known/acme-challenge/${t}`;
-      expect((await fetch(url("tok1"))).status).toBe(404);
-      await responder.set("tok1", "tok1.thumbprint");
-      const res = await fetch(url("tok1"));
-      expect(res.status).toBe(200);
-      expect(await res.text()).toBe("tok1.thumbprint");
-      expect(responder.served()).toBe(1);
-      responder.delete("tok1");
-      await responder.set("tok2", "tok2.thumbprint"); // messages arrive in order: the delete is done once this resolves
-      expect((await fetch(url("tok1"))).status).toBe(404);
-      expect((await fetch(`http://127.0.0.1:${responder.port}/elsewhere`)).status).toBe(404);
-      expect(responder.served()).toBe(1);
+      expect((await get("a1-0123abcd.bench.test", path)).status).toBe(404); // no account yet
+      const first = await responder.account("thumb-one");
+      const second = await responder.account("thumb-two");
+      expect(first).not.toBe(second);
+      expect(await get(`${first}-0123abcd.bench.test`, path)).toEqual({ status: 200, text: `${token}.thumb-one` });
+      expect(await get(`${second.toUpperCase()}-99.bench.test:5002`, path)).toEqual({ status: 200, text: `${token}.thumb-two` });
+      expect(responder.served()).toBe(2);
+      expect((await get(`${first}-0123abcd.bench.test`, "/.well-known/acme-challenge/short")).status).toBe(404); // not a token
+      expect((await get(`${first}-0123abcd.bench.test`, "/elsewhere")).status).toBe(404);
+      expect((await get("zz-0123abcd.bench.test", path)).status).toBe(404); // nobody's label
+      expect(responder.served()).toBe(2);
     } finally {
       await responder.close();
     }
