@@ -13,7 +13,9 @@ import { startStack, type ServerKind } from "./stack.js";
 import { markdownTable, Recorder, table } from "./stats.js";
 
 const HELP = `Usage: npm run bench -- queries [--db sqlite|postgres|both] [--certs 50] [--warmup 5] [--revoke] [--markdown]
-Counts SQL statements per certificate (BEGIN/COMMIT included), by request and by statement.`;
+Counts SQL statements per certificate (BEGIN/COMMIT included), by request and by statement; on PostgreSQL
+also the log flushes (pg_stat_wal.wal_sync: commits that waited for the disk, and the WAL writer's own flushes
+of the commits that did not) and the commits (pg_stat_database.xact_commit) per certificate.`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -40,6 +42,23 @@ interface QueryCounts {
   requestsPerCert: Record<string, number>;
   byStatement: Record<string, number>; // statements per certificate
   idlePerSecond: number;
+  /** PostgreSQL: per certificate over the measured certificates (pg_stat_wal is the whole server's) */
+  wal?: { flushes: number; commits: number };
+}
+
+/** pg_stat_wal's flushes and this database's commits so far (the statistics are cumulative) */
+async function walCounters(url: string): Promise<{ flushes: number; commits: number }> {
+  const { default: pg } = await import("pg");
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ flushes: string; commits: string }>(
+      `SELECT (SELECT wal_sync FROM pg_stat_wal) AS flushes, (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()) AS commits`,
+    );
+    return { flushes: Number(rows[0]!.flushes), commits: Number(rows[0]!.commits) };
+  } finally {
+    await client.end();
+  }
 }
 
 async function count(kind: ServerKind, certs: number, warmup: number, revoke: boolean): Promise<QueryCounts> {
@@ -56,11 +75,15 @@ async function count(kind: ServerKind, certs: number, warmup: number, revoke: bo
     for (let i = 0; i < warmup; i++) await certificateFlow(s, stack.responder, flow);
     await sleep(1500);
     rec.trace = [];
+    // statistics reach the views with a delay (stats_fetch_consistency, the backends' own flush): the snapshots
+    // are taken after a pause, and the few statements of the pause and of the snapshots count too
+    const wal0 = stack.databaseUrl ? await walCounters(stack.databaseUrl) : undefined;
     const t0 = Number(process.hrtime.bigint() / 1000n);
     for (let i = 0; i < certs; i++) await certificateFlow(s, stack.responder, flow);
     const t1 = Number(process.hrtime.bigint() / 1000n);
-    // let the last validation and timers settle, then watch an idle server for 5 s
     await sleep(1000);
+    const wal1 = stack.databaseUrl ? await walCounters(stack.databaseUrl) : undefined;
+    // the last validation and timers settled above; now watch an idle server for 5 s
     const idle0 = Number(process.hrtime.bigint() / 1000n);
     await sleep(5000);
     const idle1 = Number(process.hrtime.bigint() / 1000n);
@@ -91,6 +114,7 @@ async function count(kind: ServerKind, certs: number, warmup: number, revoke: bo
       requestsPerCert: per(requests),
       byStatement: per(byStatement),
       idlePerSecond: lines.filter(([t]) => t >= idle0 && t <= idle1).length / ((idle1 - idle0) / 1e6),
+      wal: wal0 && wal1 ? { flushes: (wal1.flushes - wal0.flushes) / certs, commits: (wal1.commits - wal0.commits) / certs } : undefined,
     };
   } finally {
     close();
@@ -105,6 +129,7 @@ function format(c: QueryCounts, markdown: boolean): string {
   const out = [
     `${c.kind}: ${c.statements} statements for ${c.certificates} certificates = ${f(c.statements / c.certificates)} per certificate (BEGIN/COMMIT included)`,
     `idle server: ${c.idlePerSecond.toFixed(1)} statements/s (background timers)`,
+    ...(c.wal ? [`PostgreSQL per certificate: ${c.wal.flushes.toFixed(2)} log flushes (pg_stat_wal.wal_sync), ${c.wal.commits.toFixed(2)} commits`] : []),
     "",
     t(["during request", "requests / cert", "statements / cert"], Object.entries(c.byRequest).map(([k, v]) => [k, f(c.requestsPerCert[k] ?? 0), f(v)])),
     "",
