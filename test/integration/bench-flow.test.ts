@@ -12,7 +12,7 @@ beforeAll(async () => {
   responder = await startResponder(0);
   // no periodic scan (an hour): a challenge answered while a scan claims jobs would wait for the next scan.
   // The answer waits up to 10 s for the outcome (default 1 s): on a loaded CI machine a durable commit can
-  // wait over a second for the disk (another test's CREATE DATABASE checkpoints), and that challenge would
+  // wait over a second for the disk (other test files create and drop databases on the same server), and that challenge would
   // then be answered "processing" and polled, which is right, but not what this test is about.
   env = await startInProc({ ANVIL_HTTP01_PORT: String(responder.port), ANVIL_ANSWER_WITHIN_MS: "10000" }, { validatorPollMs: 3_600_000 });
 });

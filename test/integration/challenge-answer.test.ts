@@ -54,7 +54,7 @@ describe("the challenge POST answers with the outcome of a validation that ends 
   let env: InProc;
   beforeAll(async () => {
     // 10 s rather than the default 1 s: on a loaded CI machine the outcome's durable commit can wait over a
-    // second for the disk (another test's CREATE DATABASE checkpoints); the slower case is the next describe's
+    // second for the disk (other test files create and drop databases on the same server); the slower case is the next describe's
     env = await startInProc({ ANVIL_HTTP01_PORT: String(port), ANVIL_ANSWER_WITHIN_MS: "10000" }, { validatorPollMs: 3_600_000 });
     await warmUp(env);
   });
