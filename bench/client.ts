@@ -1,7 +1,7 @@
 // A lean ACME client for load: keep-alive HTTPS, ES256 JWS signed directly with node:crypto, the
 // nonce from each response reused for the next request, every request timed by kind. Unlike the test
 // client it never tampers with requests; it only has to be cheap, so the server is what gets measured.
-import { createHash, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { createECDH, createHash, createPrivateKey, sign, type KeyObject } from "node:crypto";
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Recorder } from "./stats.js";
@@ -75,10 +75,19 @@ export interface AccountKey {
   thumbprint: string;
 }
 
+/**
+ * A fresh P-256 account key. Made with ECDH's key generation and imported, not with generateKeyPairSync and
+ * `export()`: that pair can deadlock on Node 20 (bench/csr.ts, makeCsr, says how), and this runs synchronously
+ * once per worker.
+ */
 export function newAccountKey(): AccountKey {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const { crv, x, y } = publicKey.export({ format: "jwk" }) as { crv: string; x: string; y: string };
-  const jwk = { crv, kty: "EC", x, y }; // RFC 7638 member order for the thumbprint
+  const ecdh = createECDH("prime256v1");
+  const point = ecdh.generateKeys(); // 0x04 ‖ x ‖ y
+  const x = b64u(point.subarray(1, 33));
+  const y = b64u(point.subarray(33, 65));
+  const d = b64u(Buffer.concat([Buffer.alloc(32), ecdh.getPrivateKey()]).subarray(-32)); // left-padded to 32 bytes
+  const privateKey = createPrivateKey({ key: { kty: "EC", crv: "P-256", x, y, d }, format: "jwk" });
+  const jwk = { crv: "P-256", kty: "EC", x, y }; // RFC 7638 member order for the thumbprint
   return { privateKey, jwk, thumbprint: b64u(createHash("sha256").update(JSON.stringify(jwk)).digest()) };
 }
 

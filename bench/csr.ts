@@ -1,7 +1,8 @@
 // A P-256 key and a PKCS#10 CSR built by hand in DER. The generator makes one per certificate, so it
 // avoids the WebCrypto + ASN.1 object libraries (several ms of CPU each) that would otherwise make the
 // load generator, not the server, the bottleneck on a 2-core machine.
-import { generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { generateKeyPair, sign, type KeyObject } from "node:crypto";
+import { promisify } from "node:util";
 
 function len(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);
@@ -41,9 +42,20 @@ export interface BenchCsr {
   key: KeyObject;
 }
 
-/** A CSR with CN = names[0] and every name as a dNSName in the SAN, signed with a fresh P-256 key. */
-export function makeCsr(names: string[]): BenchCsr {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+const generateP256 = () => promisify(generateKeyPair)("ec", { namedCurve: "P-256" });
+
+/**
+ * A CSR with CN = names[0] and every name as a dNSName in the SAN, signed with a fresh P-256 key.
+ *
+ * The key comes from the asynchronous generateKeyPair, not generateKeyPairSync: on Node 20 a synchronous key
+ * generation leaves a job object that the garbage collector destroys later, and its destructor takes the
+ * key's lock. A collection that starts inside `export()` of that same key (which holds the lock while it
+ * allocates) then waits for the lock forever: a generator process (and once a test, in CI) hung in
+ * `KeyObjectHandle::ExportJWK` → GC → `~KeyGenJob` → `uv_mutex_lock`. An asynchronous job is deleted when it
+ * completes, not by the collector.
+ */
+export async function makeCsr(names: string[]): Promise<BenchCsr> {
+  const { privateKey, publicKey } = await generateP256();
   const spki = p256Spki(publicKey);
   const subject = seq(set(seq(OID_CN, tlv(0x0c, Buffer.from(names[0], "utf8")))));
   const san = seq(...names.map((n) => tlv(0x82, Buffer.from(n, "ascii"))));

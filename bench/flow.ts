@@ -89,7 +89,7 @@ export async function certificateFlow(s: AcmeSession, responder: Responder, opts
     }
   }
 
-  const csr = makeCsr(names);
+  const csr = await makeCsr(names);
   let fin: AcmeReply;
   try {
     fin = await s.post("finalize", order.body.finalize as string, { csr: csr.der.toString("base64url") });
