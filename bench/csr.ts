@@ -42,7 +42,7 @@ export interface BenchCsr {
   key: KeyObject;
 }
 
-const generateP256 = () => promisify(generateKeyPair)("ec", { namedCurve: "P-256" });
+const generateKeyPairAsync = promisify(generateKeyPair);
 
 /**
  * A CSR with CN = names[0] and every name as a dNSName in the SAN, signed with a fresh P-256 key.
@@ -55,7 +55,7 @@ const generateP256 = () => promisify(generateKeyPair)("ec", { namedCurve: "P-256
  * completes, not by the collector.
  */
 export async function makeCsr(names: string[]): Promise<BenchCsr> {
-  const { privateKey, publicKey } = await generateP256();
+  const { privateKey, publicKey } = await generateKeyPairAsync("ec", { namedCurve: "P-256" });
   const spki = p256Spki(publicKey);
   const subject = seq(set(seq(OID_CN, tlv(0x0c, Buffer.from(names[0], "utf8")))));
   const san = seq(...names.map((n) => tlv(0x82, Buffer.from(n, "ascii"))));

@@ -376,7 +376,7 @@ export function createStorage(database: Database, clock: () => Date = () => new 
      */
     async confirmDurable(table: "Challenge" | "Order", id: string): Promise<void> {
       if (!pg) return;
-      await sql.run(table === "Challenge" ? `UPDATE "Challenge" SET "status" = "status" WHERE "id" = ?` : `UPDATE "Order" SET "status" = "status" WHERE "id" = ?`, [id]);
+      await sql.run(`UPDATE "${table}" SET "status" = "status" WHERE "id" = ?`, [id]);
     },
 
     // ---- validation jobs: a challenge in "processing" is a durable job
