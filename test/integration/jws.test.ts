@@ -187,6 +187,19 @@ describe("algorithms", () => {
     expect(res.status).toBe(200);
     expect(res.body.status).toBe("valid");
   });
+
+  // the verification runs on libuv's thread pool (src/wfe/jws.ts): its "no" must still be a refusal for every algorithm
+  it.each(["ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA"] as const)("a %s signature with one byte changed → malformed", async (alg) => {
+    const c = await env.account({ alg });
+    const flip = (sig: string) => {
+      const bytes = Buffer.from(sig, "base64url");
+      bytes[10] ^= 0x01;
+      return bytes.toString("base64url");
+    };
+    const res = await c.post(c.kid!, "", { tamper: (jws: any) => ({ ...jws, signature: flip(jws.signature) }) });
+    await expectProblem(res, "malformed", 400);
+    expect(res.body.detail).toMatch(/signature is invalid/);
+  });
 });
 
 describe("nonces and common headers", () => {
