@@ -190,7 +190,9 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
           (err: unknown) => statsTimer && log.warn({ err }, "refreshing planner statistics failed"),
         );
       refresh();
-      statsTimer = setInterval(refresh, 30_000);
+      // every 5 s: a young database grows by many times its size within a minute, and until its first ANALYZE
+      // each statement keeps the plan it got on empty tables (the check is one read of pg_stat_user_tables)
+      statsTimer = setInterval(refresh, 5_000);
       statsTimer.unref();
       if (tls) {
         renewTimer = setInterval(async () => {
