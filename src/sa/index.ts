@@ -563,15 +563,19 @@ export function createStorage(database: Database, clock: () => Date = () => new 
      * rule (ANALYZE a table once more than 50 + 10% of its rows changed since its last ANALYZE). Without
      * statistics the plans PostgreSQL caches for the hot statements while the tables are small (sequential
      * scans, hash joins) are kept for good, and each order read ends up scanning every challenge ever
-     * stored. Returns the tables analyzed: none when autovacuum is on (it does this itself) or on SQLite
-     * (its planner assumes large tables and uses the indexes).
+     * stored. A table analyzed before waits `minAgeSeconds` for the next time: the first ANALYZE with rows is
+     * the one that changes the plans (estimates then scale with the table), and one of a table whose rows
+     * are all sampled can cost PostgreSQL tens of milliseconds. Returns the tables analyzed: none when
+     * autovacuum is on (it does this itself) or on SQLite (its planner assumes large tables and uses the indexes).
      */
-    async refreshStatistics(): Promise<string[]> {
+    async refreshStatistics(opts: { minAgeSeconds?: number } = {}): Promise<string[]> {
       if (!pg) return [];
       const stale = await sql.all<{ relname: string }>(
         `SELECT "relname" FROM pg_stat_user_tables
           WHERE "schemaname" = current_schema() AND current_setting('autovacuum') = 'off'
-          AND "n_mod_since_analyze" > 50 + 0.1 * "n_live_tup" ORDER BY "relname"`,
+          AND "n_mod_since_analyze" > 50 + 0.1 * "n_live_tup"
+          AND ("last_analyze" IS NULL OR "last_analyze" < now() - make_interval(secs => ?)) ORDER BY "relname"`,
+        [opts.minAgeSeconds ?? 30],
       );
       const tables = stale.map((r) => r.relname);
       for (const t of tables) await sql.run(`ANALYZE "${t.replace(/"/g, '""')}"`);

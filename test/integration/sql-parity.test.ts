@@ -222,5 +222,15 @@ describe.each(kinds)("hand-written SQL and Prisma agree (%s)", (kind) => {
     expect(first).toContain("Setting");
     expect(Number(await analyzed())).toBe(1);
     expect(await sa.refreshStatistics()).not.toContain("Setting"); // nothing changed since
+    // changed again at once: analyzed again only once the last ANALYZE is `minAgeSeconds` old (30 s unless told)
+    const more = Array.from({ length: 120 }, (_, i) => [`stats-more-${i}`, "x", new Date()]);
+    await db.sql.run(`INSERT INTO "Setting" ("key", "value", "createdAt") VALUES ${more.map(() => "(?, ?, ?)").join(", ")}`, more.flat());
+    let second: string[] = [];
+    for (const deadline = Date.now() + 5000; !second.includes("Setting") && Date.now() < deadline; ) {
+      expect(await sa.refreshStatistics()).not.toContain("Setting"); // analyzed moments ago
+      second = await sa.refreshStatistics({ minAgeSeconds: 0 });
+      if (!second.includes("Setting")) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(second).toContain("Setting");
   });
 });
