@@ -11,7 +11,7 @@
 // - Bytes: BLOB / BYTEA, passed as Buffer.
 import type BetterSqlite3 from "better-sqlite3";
 import type pg from "pg";
-import { withLock, type createMutex } from "./sqlite-isolation.js";
+import { createMutex, withLock } from "./sqlite-isolation.js";
 
 export type Param = string | number | boolean | Date | Uint8Array | null | undefined;
 export type Row = Record<string, unknown>;
@@ -40,6 +40,8 @@ export interface Sql extends SqlRunner {
   readonly relaxed: SqlRunner;
   /** Runs `fn` in one transaction (BEGIN IMMEDIATE on SQLite): all of it or none of it. */
   tx<T>(fn: (q: SqlRunner) => Promise<T>): Promise<T>;
+  /** SQLite: how many group COMMITs have run (see sqliteSql). */
+  readonly commits?: () => number;
 }
 
 /** Exactly the text @prisma/adapter-better-sqlite3 stores for a DateTime (timestampFormat iso8601). */
@@ -60,8 +62,15 @@ function sqliteParam(v: Param): string | number | Buffer | null {
 /**
  * SQLite: statements are prepared once per text and run on Prisma's own connection, under the lock
  * that also serializes Prisma's queries and transactions (sqlite-isolation.ts), so a hand-written
- * statement never lands inside someone else's open transaction. better-sqlite3 is synchronous: each
- * call below holds the lock for the time of one statement or one transaction.
+ * statement never lands inside someone else's open transaction.
+ *
+ * Group commit: the writes of every request served in one turn of the event loop share one transaction.
+ * The first write opens it (BEGIN IMMEDIATE, holding the lock), each `tx` runs inside it under a SAVEPOINT
+ * of its own (its failure rolls back its own writes only), and a `setImmediate` commits it once. No caller
+ * is answered before that COMMIT: every statement of the group, reads included (they may have seen the
+ * group's uncommitted rows), resolves after it, and if it fails every one of them fails. A commit is the
+ * dearest part of a write (WAL frames, locks, index header): one per turn instead of one per request.
+ * A read with no group open runs at once, as before.
  */
 export function sqliteSql(db: BetterSqlite3.Database, acquire: ReturnType<typeof createMutex>): Sql {
   const cache = new Map<string, BetterSqlite3.Statement>();
@@ -82,27 +91,97 @@ export function sqliteSql(db: BetterSqlite3.Database, acquire: ReturnType<typeof
     },
     run: async (text: string, params: Param[] = []) => prepare(text).run(...params.map(sqliteParam)).changes,
   };
-  const locked = <T>(fn: () => Promise<T>): Promise<T> => withLock(acquire, fn);
+
+  interface Group {
+    done: Promise<void>;
+    settle: (err?: unknown) => void;
+  }
+  let group: Group | undefined;
+  let commits = 0;
+  let opening: Promise<Group> | undefined;
+  const member = createMutex(); // one member of the group at a time (a tx body may await between statements)
+  const brokenGroup = () => new Error("SQLite rolled back the group's transaction");
+
+  const open = async (): Promise<Group> => {
+    const release = await acquire();
+    try {
+      prepare("BEGIN IMMEDIATE").run();
+    } catch (err) {
+      release();
+      throw err;
+    }
+    let settle!: Group["settle"];
+    const done = new Promise<void>((resolve, reject) => (settle = (err) => (err === undefined ? resolve() : reject(err))));
+    done.catch(() => {}); // observed by the members
+    const g: Group = { done, settle };
+    group = g;
+    setImmediate(() => void commit(g, release));
+    return g;
+  };
+  const join = (): Promise<Group> => {
+    if (group) return Promise.resolve(group);
+    opening ??= open().finally(() => (opening = undefined));
+    return opening;
+  };
+  const commit = async (g: Group, release: () => void): Promise<void> => {
+    group = undefined; // later arrivals open the next group, which waits for `release`
+    const unlock = await member(); // members that joined before now finish first (the mutex is FIFO)
+    try {
+      if (!db.inTransaction) throw brokenGroup();
+      prepare("COMMIT").run();
+      commits++;
+      g.settle();
+    } catch (err) {
+      if (db.inTransaction) prepare("ROLLBACK").run();
+      g.settle(err ?? brokenGroup());
+    } finally {
+      unlock();
+      release();
+    }
+  };
+  /** Runs `fn` as a member of the current group; answers after the group's COMMIT. */
+  const inGroup = async <T>(fn: () => Promise<T>, savepoint: boolean): Promise<T> => {
+    const g = await join();
+    const unlock = await member();
+    let outcome: { ok: true; value: T } | { ok: false; err: unknown };
+    try {
+      if (!db.inTransaction) throw brokenGroup();
+      if (savepoint) prepare("SAVEPOINT anvil_member").run();
+      try {
+        outcome = { ok: true, value: await fn() };
+        if (savepoint) prepare("RELEASE anvil_member").run();
+      } catch (err) {
+        if (savepoint && db.inTransaction) {
+          prepare("ROLLBACK TO anvil_member").run();
+          prepare("RELEASE anvil_member").run();
+        }
+        outcome = { ok: false, err };
+      }
+    } finally {
+      unlock();
+    }
+    if (!outcome.ok) {
+      await g.done.catch(() => {}); // what it read may have been the group's
+      throw outcome.err;
+    }
+    await g.done;
+    return outcome.value;
+  };
+  const statement = <T>(text: string, fn: () => Promise<T>): Promise<T> => {
+    // a read with no group open runs at once; a write, or anything while a group is open, joins it
+    if (!group && !opening && prepare(text).readonly) return withLock(acquire, fn);
+    return inGroup(fn, false);
+  };
   const outside: SqlRunner = {
-    all: (text, params) => locked(() => direct.all(text, params)),
-    run: (text, params) => locked(() => direct.run(text, params)),
+    all: (text, params) => statement(text, () => direct.all(text, params)),
+    run: (text, params) => statement(text, () => direct.run(text, params)),
   };
   return {
     kind: "sqlite",
     ...outside,
     relaxed: outside,
-    tx: (fn) =>
-      locked(async () => {
-        prepare("BEGIN IMMEDIATE").run();
-        try {
-          const result = await fn(direct);
-          prepare("COMMIT").run();
-          return result;
-        } catch (err) {
-          if (db.inTransaction) prepare("ROLLBACK").run();
-          throw err;
-        }
-      }),
+    tx: (fn) => inGroup(() => fn(direct), true),
+    commits: () => commits,
   };
 }
 
