@@ -4,6 +4,7 @@ import { usePostgres } from "../helpers/db.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateAccountKey, compactJws, type TestAcme } from "../helpers/acme.js";
 import { ERR, startInProc, type InProc } from "../helpers/inproc.js";
+import { keyPair } from "../helpers/keygen.js";
 
 let env: InProc;
 let acct: TestAcme;
@@ -154,8 +155,8 @@ describe("JWS request checks", () => {
 
   it("weak account key (RSA 1024) → badPublicKey", async () => {
     // jose refuses to sign with a small RSA key, so this JWS is built by hand with node:crypto
-    const { generateKeyPairSync, sign } = await import("node:crypto");
-    const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 1024 });
+    const { sign } = await import("node:crypto");
+    const { privateKey, publicKey } = await keyPair("rsa", { modulusLength: 1024 });
     const c = await env.client();
     const header = { alg: "RS256", nonce: await c.newNonce(), url: c.directory.newAccount, jwk: publicKey.export({ format: "jwk" }) };
     const b64 = (s: string) => Buffer.from(s).toString("base64url");

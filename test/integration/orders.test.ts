@@ -1,10 +1,11 @@
 // Orders, authorizations, challenges, finalize, download and revocation (RFC 8555 §7.4–7.6) over
 // real HTTPS, with real http-01 validation against a responder on loopback.
-import { X509Certificate, generateKeyPairSync } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeCsr, type TestAcme } from "../helpers/acme.js";
 import { ERR, startInProc, type InProc } from "../helpers/inproc.js";
 import { pemToDer, splitPem } from "../helpers/tools.js";
+import { keyPair } from "../helpers/keygen.js";
 
 let env: InProc;
 let acct: TestAcme;
@@ -242,7 +243,7 @@ describe("finalize checks the CSR", () => {
   it("a weak key (RSA 1024) → badPublicKey", async () => {
     const order = await readyOrder(["weak.anvil.test"]);
     const { execFileSync } = await import("node:child_process");
-    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 1024 });
+    const { privateKey } = await keyPair("rsa", { modulusLength: 1024 });
     const { writeFileSync } = await import("node:fs");
     const keyPath = `${env.dataDir}/weak.key`;
     writeFileSync(keyPath, privateKey.export({ type: "pkcs8", format: "pem" }));

@@ -1,15 +1,16 @@
-import { generateKeyPairSync, generatePrimeSync, type KeyObject } from "node:crypto";
+import { generatePrimeSync, type KeyObject } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { KeyInfo } from "../../src/core/csr.js";
 import { keyInfoFromJwk, keyInfoFromSpki, spkiFromJwk } from "../../src/core/keys.js";
 import type { JsonWebKeyLike } from "../../src/core/types.js";
 import { AcmeError } from "../../src/errors/index.js";
 import { checkKey, defaultKeyPolicy, type KeyPolicy } from "../../src/goodkey/index.js";
+import { keyPair } from "../helpers/keygen.js";
 
-type Gen = () => KeyObject;
-const rsa = (bits: number, publicExponent = 65537): Gen => () =>
-  generateKeyPairSync("rsa", { modulusLength: bits, publicExponent }).publicKey;
-const ec = (namedCurve: string): Gen => () => generateKeyPairSync("ec", { namedCurve }).publicKey;
+type Gen = () => Promise<KeyObject>;
+const rsa = (bits: number, publicExponent = 65537): Gen => async () =>
+  (await keyPair("rsa", { modulusLength: bits, publicExponent })).publicKey;
+const ec = (namedCurve: string): Gen => async () => (await keyPair("ec", { namedCurve })).publicKey;
 
 const spkiOf = (k: KeyObject) => new Uint8Array(k.export({ type: "spki", format: "der" }));
 const jwkOf = (k: KeyObject) => k.export({ format: "jwk" }) as JsonWebKeyLike;
@@ -34,15 +35,15 @@ const cases: { name: string; gen: Gen; info: Partial<KeyInfo>; reject?: RegExp }
   { name: "ECDSA P-384", gen: ec("P-384"), info: { type: "ec", curve: "P-384" } },
   { name: "ECDSA P-521", gen: ec("P-521"), info: { type: "ec", curve: "P-521" }, reject: /ECDSA curve P-521 is not allowed; use one of P-256, P-384/ },
   { name: "ECDSA secp256k1", gen: ec("secp256k1"), info: { type: "ec", curve: "secp256k1" }, reject: /curve secp256k1 is not allowed/ },
-  { name: "Ed25519", gen: () => generateKeyPairSync("ed25519").publicKey, info: { type: "ed25519" } },
-  { name: "Ed448", gen: () => generateKeyPairSync("ed448").publicKey, info: { type: "ed448" }, reject: /Ed448 keys are not supported/ },
-  { name: "X25519", gen: () => generateKeyPairSync("x25519").publicKey, info: { type: "unknown" }, reject: /unsupported key type: x25519/ },
+  { name: "Ed25519", gen: async () => (await keyPair("ed25519")).publicKey, info: { type: "ed25519" } },
+  { name: "Ed448", gen: async () => (await keyPair("ed448")).publicKey, info: { type: "ed448" }, reject: /Ed448 keys are not supported/ },
+  { name: "X25519", gen: async () => (await keyPair("x25519")).publicKey, info: { type: "unknown" }, reject: /unsupported key type: x25519/ },
 ];
 
 describe("checkKey with generated keys", () => {
   for (const c of cases) {
-    it(`${c.name}: ${c.reject ? "rejected" : "accepted"}`, () => {
-      const key = c.gen();
+    it(`${c.name}: ${c.reject ? "rejected" : "accepted"}`, async () => {
+      const key = await c.gen();
       for (const info of [keyInfoFromSpki(spkiOf(key)), keyInfoFromJwk(jwkOf(key))]) {
         expect(info).toMatchObject(c.info);
         const err = rejection(info);
@@ -58,8 +59,9 @@ describe("checkKey with generated keys", () => {
   }
 });
 
+const rsaDetailsKey = await rsa(2048)();
 describe("checkKey on RSA details", () => {
-  const real = keyInfoFromSpki(spkiOf(rsa(2048)())) as Extract<KeyInfo, { type: "rsa" }>;
+  const real = keyInfoFromSpki(spkiOf(rsaDetailsKey)) as Extract<KeyInfo, { type: "rsa" }>;
   const n = real.modulus!;
 
   it("reads the modulus of a real key and finds no small factor", () => {
@@ -130,15 +132,15 @@ describe("keys from JWKs and SPKIs that are not keys", () => {
     expect(() => spkiFromJwk(jwk)).toThrowError(expect.objectContaining({ type: "badPublicKey" }));
   });
 
-  it("spkiFromJwk gives the same SPKI node exports", () => {
-    const key = ec("P-256")();
+  it("spkiFromJwk gives the same SPKI node exports", async () => {
+    const key = await ec("P-256")();
     expect(Buffer.from(spkiFromJwk(jwkOf(key)))).toEqual(Buffer.from(spkiOf(key)));
   });
 });
 
 describe("key facts remembered by SPKI bytes (a CSR's key is looked at again when its leaf is issued)", () => {
-  it("the same answers, for each key's own bytes, from a view into a larger buffer too, past the memory's bound", () => {
-    const keys = [ec("prime256v1"), ec("secp384r1"), rsa(2048)].map((g) => g());
+  it("the same answers, for each key's own bytes, from a view into a larger buffer too, past the memory's bound", async () => {
+    const keys = await Promise.all([ec("prime256v1"), ec("secp384r1"), rsa(2048)].map((g) => g()));
     const expected = keys.map((k) => keyInfoFromSpki(spkiOf(k)));
     expect(expected.map((i) => i.type)).toEqual(["ec", "ec", "rsa"]);
     for (let round = 0; round < 2; round++) {

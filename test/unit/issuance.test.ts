@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { createHash, generateKeyPairSync, X509Certificate as NodeCert } from "node:crypto";
+import { createHash, X509Certificate as NodeCert } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
@@ -23,6 +23,7 @@ import {
   type Issuer,
 } from "../../src/issuance/index.js";
 import { createIssuer } from "../../src/issuance/issuer.js";
+import { keyPair } from "../helpers/keygen.js";
 
 const OPENSSL = "/usr/bin/openssl";
 const work = mkdtempSync(join(tmpdir(), "anvil-issuance-"));
@@ -35,9 +36,9 @@ const DAY = 86_400_000;
 
 const spkiOf = (k: { export(o: { type: "spki"; format: "der" }): Buffer }) => new Uint8Array(k.export({ type: "spki", format: "der" }));
 const leafKeys = {
-  "ECDSA P-256": () => generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey,
-  "RSA 2048": () => generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey,
-  Ed25519: () => generateKeyPairSync("ed25519").publicKey,
+  "ECDSA P-256": async () => (await keyPair("ec", { namedCurve: "P-256" })).publicKey,
+  "RSA 2048": async () => (await keyPair("rsa", { modulusLength: 2048 })).publicKey,
+  Ed25519: async () => (await keyPair("ed25519")).publicKey,
 };
 
 function leafRequest(spki: Uint8Array, identifiers: Identifier[], extra: { commonName?: string; days?: number } = {}) {
@@ -142,7 +143,7 @@ describe.each([
 
   for (const [name, gen] of Object.entries(leafKeys)) {
     it(`issues a leaf for a ${name} key that openssl verifies`, async () => {
-      const req = leafRequest(spkiOf(gen()), [
+      const req = leafRequest(spkiOf(await gen()), [
         { type: "dns", value: "www.example.test" },
         { type: "ip", value: "192.0.2.7" },
         { type: "ip", value: "2001:db8::1" },
@@ -174,14 +175,14 @@ describe.each([
   }
 
   it("without a common name the subject is empty and the SAN critical (RFC 5280 §4.2.1.6)", async () => {
-    const der = await issuer.issue(leafRequest(spkiOf(leafKeys.Ed25519()), [{ type: "dns", value: "a.example.test" }]));
+    const der = await issuer.issue(leafRequest(spkiOf(await leafKeys.Ed25519()), [{ type: "dns", value: "a.example.test" }]));
     expect(new x509.X509Certificate(der).subject).toBe("");
     expect(ext(der, "subjectAltName")).toMatch(/Subject Alternative Name: critical\n\s+DNS:a.example.test\n/);
     expect(opensslVerify(issuer, der)).toContain("leaf.pem: OK");
   });
 
   it("chainPems: leaf+intermediate, then leaf+intermediate+root", async () => {
-    const der = await issuer.issue(leafRequest(spkiOf(leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "c.example.test" }]));
+    const der = await issuer.issue(leafRequest(spkiOf(await leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "c.example.test" }]));
     const [main, alternate, ...more] = issuer.chainPems(der);
     expect(more).toEqual([]);
     const hex = (blocks: Uint8Array[]) => blocks.map((b) => Buffer.from(b).toString("hex"));
@@ -206,20 +207,21 @@ describe.each([
   ];
   for (const [name, mutate, message] of bad) {
     it(`refuses ${name}`, async () => {
-      const req = leafRequest(spkiOf(leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "x.example.test" }]);
+      const req = leafRequest(spkiOf(await leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "x.example.test" }]);
       mutate(req);
       await expect(issuer.issue(req)).rejects.toThrow(message);
     });
   }
 
   it("answers each certificate in an ArrayBuffer of its own (what the signing worker transfers)", async () => {
-    const der = await issuer.issue(leafRequest(spkiOf(leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "own.example.test" }]));
+    const der = await issuer.issue(leafRequest(spkiOf(await leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "own.example.test" }]));
     expect(der.byteOffset).toBe(0);
     expect(der.buffer.byteLength).toBe(der.byteLength);
   });
 
   it("signs many leaves at once, each answer matching its own request", async () => {
-    const reqs = Array.from({ length: 24 }, (_, i) => leafRequest(spkiOf(leafKeys["ECDSA P-256"]()), [{ type: "dns", value: `n${i}.example.test` }]));
+    const keys = await Promise.all(Array.from({ length: 24 }, () => leafKeys["ECDSA P-256"]()));
+    const reqs = keys.map((k, i) => leafRequest(spkiOf(k), [{ type: "dns", value: `n${i}.example.test` }]));
     const ders = await Promise.all(reqs.map((r) => issuer.issue(r)));
     const inter = new NodeCert(issuer.intermediateDer);
     ders.forEach((der, i) => {
@@ -247,10 +249,10 @@ describe.each([
     const dir = tmp("closing");
     await initPki({ dir });
     const closing = await loadIssuer({ dir, worker });
-    await closing.issue(leafRequest(spkiOf(leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "before.example.test" }]));
+    await closing.issue(leafRequest(spkiOf(await leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "before.example.test" }]));
     if (!closing.close) return expect(worker).toBe(false); // the calling thread has nothing to close
     await closing.close();
-    await expect(closing.issue(leafRequest(spkiOf(leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "after.example.test" }]))).rejects.toThrow(/closed/);
+    await expect(closing.issue(leafRequest(spkiOf(await leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "after.example.test" }]))).rejects.toThrow(/closed/);
   });
 });
 
@@ -276,7 +278,7 @@ describe("other key types and storage options", () => {
     const dir = tmp("rsa");
     await initPki({ dir, intermediateKey: { type: "rsa", bits: 2048 }, rootKey: { type: "ecdsa", curve: "P-256" } });
     const issuer = await loadIssuer({ dir });
-    const der = await issuer.issue(leafRequest(spkiOf(leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "rsa.example.test" }]));
+    const der = await issuer.issue(leafRequest(spkiOf(await leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "rsa.example.test" }]));
     expect(opensslVerify(issuer, der)).toContain("leaf.pem: OK");
     expect(openssl(["x509", "-noout", "-text"], pemOf(der))).toContain("Signature Algorithm: sha256WithRSAEncryption");
     expect(openssl(["x509", "-noout", "-text"], issuer.intermediatePem)).toContain("Signature Algorithm: ecdsa-with-SHA256");
@@ -286,9 +288,9 @@ describe("other key types and storage options", () => {
     const dir = tmp("mismatch");
     await initPki({ dir });
     const good = await loadIssuer({ dir });
-    const wrongKey = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+    const wrongKey = (await keyPair("ec", { namedCurve: "P-256" })).privateKey;
     const wrong = await createIssuer(good.rootDer, good.intermediateDer, wrongKey);
-    const req = leafRequest(spkiOf(leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "mismatch.example.test" }]);
+    const req = leafRequest(spkiOf(await leafKeys["ECDSA P-256"]()), [{ type: "dns", value: "mismatch.example.test" }]);
     await expect(wrong.issue(req)).rejects.toThrow(/does not verify with the intermediate/);
     expect(opensslVerify(good, await good.issue(req))).toContain("leaf.pem: OK");
   });
@@ -306,7 +308,7 @@ describe("other key types and storage options", () => {
     await expect(loadIssuer({ dir })).rejects.toThrow(/intermediate\.key is encrypted: a passphrase is required/);
     await expect(loadIssuer({ dir, passphrase: "wrong" })).rejects.toThrow(/cannot load .*intermediate\.key: wrong passphrase/);
     const issuer = await loadIssuer({ dir, passphrase: "correct horse" });
-    const der = await issuer.issue(leafRequest(spkiOf(leafKeys.Ed25519()), [{ type: "dns", value: "p.example.test" }]));
+    const der = await issuer.issue(leafRequest(spkiOf(await leafKeys.Ed25519()), [{ type: "dns", value: "p.example.test" }]));
     expect(opensslVerify(issuer, der)).toContain("leaf.pem: OK");
   });
 
@@ -360,7 +362,7 @@ describe("importPki (bring your own root and intermediate)", () => {
     expect(statSync(paths.intermediateKey).mode & 0o777).toBe(0o600);
     const issuer = await loadIssuer({ dir });
     expect(issuer.intermediateSubjectCN).toBe("Own Issuing");
-    const der = await issuer.issue(leafRequest(spkiOf(leafKeys["RSA 2048"]()), [{ type: "dns", value: "byo.example.test" }], { days: 10 }));
+    const der = await issuer.issue(leafRequest(spkiOf(await leafKeys["RSA 2048"]()), [{ type: "dns", value: "byo.example.test" }], { days: 10 }));
     expect(opensslVerify(issuer, der)).toContain("leaf.pem: OK");
     // openssl wrote C as a PrintableString: the leaf's issuer must be the very same bytes
     const inter = new x509.X509Certificate(issuer.intermediateDer);
@@ -417,7 +419,7 @@ describe("ca-keys.example", () => {
     const issuer = await loadIssuer({ dir: "ca-keys.example" });
     expect(issuer.rootSubjectCN).toBe("Anvil TEST ONLY Root CA");
     expect(readFileSync("ca-keys.example/README.md", "utf8")).toMatch(/TEST ONLY\. DO NOT TRUST THESE KEYS/);
-    const der = await issuer.issue(leafRequest(spkiOf(leafKeys.Ed25519()), [{ type: "dns", value: "demo.example.test" }], { days: 30 }));
+    const der = await issuer.issue(leafRequest(spkiOf(await leafKeys.Ed25519()), [{ type: "dns", value: "demo.example.test" }], { days: 30 }));
     expect(opensslVerify(issuer, der)).toContain("leaf.pem: OK");
   });
 });

@@ -1,7 +1,7 @@
 // The hot path encodes leaves directly in DER (src/issuance/leaf-der.ts). The reference is what
 // @peculiar/x509's generator makes from the same profile (profiles.ts leafExtensions): the TBS must be
 // the same bytes, for every shape a leaf can take, and the signature must verify with the issuer's key.
-import { generateKeyPairSync, verify, X509Certificate as NodeCert, type KeyObject } from "node:crypto";
+import { verify, X509Certificate as NodeCert, type KeyObject } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +12,7 @@ import { initPki, newSerial, pkiPaths } from "../../src/issuance/index.js";
 import { leafExtensions } from "../../src/issuance/profiles.js";
 import { leafSignerFor, leafTbs, signTbs, type LeafFields } from "../../src/issuance/leaf-der.js";
 import { loadPrivateKey, signerFor, x509Crypto } from "../../src/issuance/keys.js";
+import { keyPair } from "../helpers/keygen.js";
 
 /** The TLVs directly inside a DER SEQUENCE. */
 function children(der: Uint8Array): Buffer[] {
@@ -38,12 +39,14 @@ function children(der: Uint8Array): Buffer[] {
 }
 
 const spkiOf = (k: KeyObject) => new Uint8Array(k.export({ type: "spki", format: "der" }));
-const keys = {
-  p256: () => spkiOf(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey),
-  p384: () => spkiOf(generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey),
-  rsa2048: () => spkiOf(generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey),
-  ed25519: () => spkiOf(generateKeyPairSync("ed25519").publicKey),
-};
+// one key of each kind, made before the tests (asynchronously: test/helpers/keygen.ts)
+const [p256, p384, rsa2048, ed25519] = await Promise.all([
+  keyPair("ec", { namedCurve: "P-256" }),
+  keyPair("ec", { namedCurve: "P-384" }),
+  keyPair("rsa", { modulusLength: 2048 }),
+  keyPair("ed25519"),
+]).then((pairs) => pairs.map((p) => spkiOf(p.publicKey)));
+const keys = { p256: () => p256!, p384: () => p384!, rsa2048: () => rsa2048!, ed25519: () => ed25519! };
 
 describe.each([
   ["P-256", { type: "ecdsa", curve: "P-256" }],

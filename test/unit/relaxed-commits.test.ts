@@ -4,16 +4,16 @@
 // the answer is still "processing". Storage, validator and CA are fakes here, recording the order of calls;
 // the same flows against real PostgreSQL and SQLite are in test/integration/challenge-answer.test.ts and
 // finalize tests.
-import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { authorizations } from "../../src/ra/authorizations.js";
 import type { RADeps } from "../../src/ra/deps.js";
 import { finalizer } from "../../src/ra/finalize.js";
 import type { JobOutcome } from "../../src/ra/validator.js";
 import type { Account, Authorization, Challenge, Order } from "../../src/core/types.js";
+import { keyPair } from "../helpers/keygen.js";
 
 const noop = () => undefined;
-const accountJwk = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "jwk" });
+const accountJwk = (await keyPair("ec", { namedCurve: "P-256" })).publicKey.export({ format: "jwk" });
 const account = { id: "acct", jwk: accountJwk } as unknown as Account;
 const challenge = (status: Challenge["status"]) => ({ id: "ch1", type: "http-01", token: "tok", status, attempts: 1 }) as Challenge;
 const authz = (status: Authorization["status"], c: Challenge) =>

@@ -1,10 +1,11 @@
 // publicKeyFromSpki takes the usual EC and RSA SPKIs through their numbers (a JWK) instead of OpenSSL's
 // DER decoder: the key must be the very same, and anything outside the one canonical form must get
 // exactly OpenSSL's answer.
-import { createECDH, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createECDH, createPublicKey, type KeyObject } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { canonicalSpkiJwk, publicKeyFromSpki } from "../../src/core/keys.js";
 import { tlv } from "../../src/issuance/leaf-der.js";
+import { keyPair } from "../helpers/keygen.js";
 
 const spkiOf = (k: KeyObject) => k.export({ type: "spki", format: "der" });
 const hex = (h: string) => Buffer.from(h, "hex");
@@ -40,17 +41,17 @@ function expectSameAsOpenssl(spki: Uint8Array) {
 }
 
 describe("publicKeyFromSpki: the canonical EC and RSA forms, read as numbers", () => {
-  const keys: [string, () => KeyObject][] = [
-    ["P-256", () => generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey],
-    ["P-384", () => generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey],
-    ["P-521", () => generateKeyPairSync("ec", { namedCurve: "P-521" }).publicKey],
-    ["RSA 2048", () => generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey],
-    ["RSA 2048 e=3", () => generateKeyPairSync("rsa", { modulusLength: 2048, publicExponent: 3 }).publicKey],
+  const keys: [string, () => Promise<KeyObject>][] = [
+    ["P-256", async () => (await keyPair("ec", { namedCurve: "P-256" })).publicKey],
+    ["P-384", async () => (await keyPair("ec", { namedCurve: "P-384" })).publicKey],
+    ["P-521", async () => (await keyPair("ec", { namedCurve: "P-521" })).publicKey],
+    ["RSA 2048", async () => (await keyPair("rsa", { modulusLength: 2048 })).publicKey],
+    ["RSA 2048 e=3", async () => (await keyPair("rsa", { modulusLength: 2048, publicExponent: 3 })).publicKey],
   ];
   for (const [name, gen] of keys) {
-    it(`${name}: read as a JWK, and the same key OpenSSL decodes`, () => {
+    it(`${name}: read as a JWK, and the same key OpenSSL decodes`, async () => {
       for (let i = 0; i < 5; i++) {
-        const spki = spkiOf(gen());
+        const spki = spkiOf(await gen());
         expect(canonicalSpkiJwk(spki)).toMatchObject({ kty: name.startsWith("RSA") ? "RSA" : "EC" });
         expectSameAsOpenssl(spki);
         // a view into a larger buffer reads the same
@@ -60,11 +61,11 @@ describe("publicKeyFromSpki: the canonical EC and RSA forms, read as numbers", (
     });
   }
 
-  it("other key types go to OpenSSL's decoder (Ed25519, Ed448, secp256k1)", () => {
+  it("other key types go to OpenSSL's decoder (Ed25519, Ed448, secp256k1)", async () => {
     for (const spki of [
-      spkiOf(generateKeyPairSync("ed25519").publicKey),
-      spkiOf(generateKeyPairSync("ed448").publicKey),
-      spkiOf(generateKeyPairSync("ec", { namedCurve: "secp256k1" }).publicKey),
+      spkiOf((await keyPair("ed25519")).publicKey),
+      spkiOf((await keyPair("ed448")).publicKey),
+      spkiOf((await keyPair("ec", { namedCurve: "secp256k1" })).publicKey),
     ]) {
       expect(canonicalSpkiJwk(spki)).toBeUndefined();
       expectSameAsOpenssl(spki);
@@ -121,8 +122,8 @@ describe("publicKeyFromSpki: everything else gets OpenSSL's answer", () => {
     }
   });
 
-  it("RSA: missing NULL parameters, a negative or non-minimal or zero integer, trailing elements", () => {
-    const jwk = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ format: "jwk" });
+  it("RSA: missing NULL parameters, a negative or non-minimal or zero integer, trailing elements", async () => {
+    const jwk = (await keyPair("rsa", { modulusLength: 2048 })).publicKey.export({ format: "jwk" });
     const n = Buffer.concat([hex("00"), Buffer.from(jwk.n!, "base64url")]); // high bit set: needs the 00
     const e = Buffer.from(jwk.e!, "base64url");
     expect(canonicalSpkiJwk(rsaSpki(n, e))).toMatchObject({ kty: "RSA", n: jwk.n, e: jwk.e });
