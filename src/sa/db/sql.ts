@@ -95,6 +95,8 @@ export function sqliteSql(db: BetterSqlite3.Database, acquire: ReturnType<typeof
   interface Group {
     done: Promise<void>;
     settle: (err?: unknown) => void;
+    /** set when a member's writes could not be rolled back to its savepoint: the whole group must not commit */
+    poisoned?: unknown;
   }
   let group: Group | undefined;
   let commits = 0;
@@ -128,11 +130,16 @@ export function sqliteSql(db: BetterSqlite3.Database, acquire: ReturnType<typeof
     const unlock = await member(); // members that joined before now finish first (the mutex is FIFO)
     try {
       if (!db.inTransaction) throw brokenGroup();
+      if (g.poisoned !== undefined) throw g.poisoned;
       prepare("COMMIT").run();
       commits++;
       g.settle();
     } catch (err) {
-      if (db.inTransaction) prepare("ROLLBACK").run();
+      try {
+        if (db.inTransaction) prepare("ROLLBACK").run();
+      } catch {
+        // the connection is broken: the members fail with the first error
+      }
       g.settle(err ?? brokenGroup());
     } finally {
       unlock();
@@ -151,11 +158,15 @@ export function sqliteSql(db: BetterSqlite3.Database, acquire: ReturnType<typeof
         outcome = { ok: true, value: await fn() };
         if (savepoint) prepare("RELEASE anvil_member").run();
       } catch (err) {
-        if (savepoint && db.inTransaction) {
-          prepare("ROLLBACK TO anvil_member").run();
-          prepare("RELEASE anvil_member").run();
-        }
         outcome = { ok: false, err };
+        if (savepoint && db.inTransaction) {
+          try {
+            prepare("ROLLBACK TO anvil_member").run();
+            prepare("RELEASE anvil_member").run();
+          } catch (rollbackErr) {
+            g.poisoned = rollbackErr; // its writes cannot be taken out: nothing of the group may commit
+          }
+        }
       }
     } finally {
       unlock();
@@ -167,7 +178,7 @@ export function sqliteSql(db: BetterSqlite3.Database, acquire: ReturnType<typeof
     await g.done;
     return outcome.value;
   };
-  const statement = <T>(text: string, fn: () => Promise<T>): Promise<T> => {
+  const statement = async <T>(text: string, fn: () => Promise<T>): Promise<T> => {
     // a read with no group open runs at once; a write, or anything while a group is open, joins it
     if (!group && !opening && prepare(text).readonly) return withLock(acquire, fn);
     return inGroup(fn, false);
