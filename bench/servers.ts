@@ -161,8 +161,11 @@ export async function startAnvil(o: AnvilOptions): Promise<Server> {
   };
 }
 
-/** A fresh PostgreSQL database on 127.0.0.1:5432 (user postgres, trust auth); drop() removes it. */
-export async function createPgDatabase(base = "postgresql://postgres@127.0.0.1:5432/postgres"): Promise<{ url: string; drop(): Promise<void> }> {
+/**
+ * A fresh PostgreSQL database on the server of BENCH_PG_URL (an admin URL; default 127.0.0.1:5432, user
+ * postgres, trust auth); drop() removes it.
+ */
+export async function createPgDatabase(base = process.env.BENCH_PG_URL || "postgresql://postgres@127.0.0.1:5432/postgres"): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `anvil_bench_${process.pid}_${Date.now().toString(36)}`;
   const admin = new pg.Client({ connectionString: base });
   await admin.connect();
