@@ -399,10 +399,14 @@ export function createStorage(database: Database, clock: () => Date = () => new 
       nonce?: NonceClaim,
       opts: { relaxed?: boolean } = {},
     ): Promise<{ challenge: Challenge; authz: Authorization } | undefined> {
+      // The authorization is found by its primary key, through the challenge's, in scalar subqueries that run
+      // first: a correlated EXISTS let PostgreSQL's generic plan (sql.ts), made from small tables' statistics,
+      // filter a scan of the whole "Authorization" table instead, and keep doing so as the table grew.
       const update = `UPDATE "Challenge" SET "status" = 'processing', "runAfter" = ?, "lockedUntil" = ?, "attempts" = "attempts" + ?
-          WHERE "id" = ? AND "status" = 'pending' AND EXISTS (SELECT 1 FROM "Authorization" a WHERE a."id" = "Challenge"."authzId"
+          WHERE "id" = ? AND "status" = 'pending' AND "authzId" = (SELECT a."id" FROM "Authorization" a
+          WHERE a."id" = (SELECT c2."authzId" FROM "Challenge" c2 WHERE c2."id" = ?)
           AND a."accountId" = ? AND a."status" = 'pending' AND a."expires" > ?) RETURNING "authzId"`;
-      const params: Param[] = [now, claimUntil ?? null, claimUntil ? 1 : 0, challengeId, accountId, now];
+      const params: Param[] = [now, claimUntil ?? null, claimUntil ? 1 : 0, challengeId, challengeId, accountId, now];
       if (!pg) {
         await nonce?.settle();
         if ((await sql.all(update, params)).length === 0) return undefined;
@@ -563,18 +567,20 @@ export function createStorage(database: Database, clock: () => Date = () => new 
      * rule (ANALYZE a table once more than 50 + 10% of its rows changed since its last ANALYZE). Without
      * statistics the plans PostgreSQL caches for the hot statements while the tables are small (sequential
      * scans, hash joins) are kept for good, and each order read ends up scanning every challenge ever
-     * stored. A table analyzed before waits `minAgeSeconds` for the next time: the first ANALYZE with rows is
-     * the one that changes the plans (estimates then scale with the table), and one of a table whose rows
-     * are all sampled can cost PostgreSQL tens of milliseconds. Returns the tables analyzed: none when
+     * stored. A table analyzed before waits `minAgeSeconds` for the next time (one of a table whose rows are
+     * all sampled can cost PostgreSQL tens of milliseconds), unless it has doubled since: estimates scale
+     * with the table, but a plan chosen at one size (a scan that is cheap at a few pages) is kept until the
+     * next ANALYZE, so a young table's is refreshed at each doubling, a logarithmic number of times. Returns the tables analyzed: none when
      * autovacuum is on (it does this itself) or on SQLite (its planner assumes large tables and uses the indexes).
      */
     async refreshStatistics(opts: { minAgeSeconds?: number } = {}): Promise<string[]> {
       if (!pg) return [];
       const stale = await sql.all<{ relname: string }>(
-        `SELECT "relname" FROM pg_stat_user_tables
-          WHERE "schemaname" = current_schema() AND current_setting('autovacuum') = 'off'
-          AND "n_mod_since_analyze" > 50 + 0.1 * "n_live_tup"
-          AND ("last_analyze" IS NULL OR "last_analyze" < now() - make_interval(secs => ?)) ORDER BY "relname"`,
+        `SELECT s."relname" FROM pg_stat_user_tables s JOIN pg_class c ON c."oid" = s."relid"
+          WHERE s."schemaname" = current_schema() AND current_setting('autovacuum') = 'off'
+          AND s."n_mod_since_analyze" > 50 + 0.1 * s."n_live_tup"
+          AND (s."last_analyze" IS NULL OR s."last_analyze" < now() - make_interval(secs => ?) OR s."n_live_tup" >= 2 * c."reltuples")
+          ORDER BY s."relname"`,
         [opts.minAgeSeconds ?? 30],
       );
       const tables = stale.map((r) => r.relname);
