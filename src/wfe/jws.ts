@@ -103,26 +103,26 @@ export function checkAlgorithmForKey(alg: Algorithm, jwk: JsonWebKeyLike): void 
 export type KeyImporter = (jwk: JsonWebKeyLike, alg: Algorithm) => Promise<KeyObject>;
 
 // jose imports and checks the JWK; the key is then kept as a KeyObject and verified with node:crypto's
-// one-shot verify (no WebCrypto CryptoKey: a fifth of the cost, docs/performance.md). Given a callback,
-// that verify runs on libuv's thread pool: the request thread spends ~15 µs on an ES256 verification
-// instead of ~65, and other requests go on meanwhile (docs/performance.md, session 12).
+// one-shot verify (no WebCrypto CryptoKey: a fifth of the cost, docs/performance.md), on the request thread:
+// ~65 µs for ES256. Handing it to libuv's thread pool instead (verify with a callback) spared the request
+// thread ~50 µs but cost the machine two thread wake-ups per request; on these 2-core VMs, where a
+// context switch is dear, that was the worse deal (docs/performance.md, session 15: 63 → 48 context
+// switches per certificate on PostgreSQL, 24 → 12 on SQLite).
 const importUncached: KeyImporter = async (jwk, alg) => KeyObject.from((await importJWK(jwk as JWK, alg)) as webcrypto.CryptoKey);
 
 type VerifyKey = Parameters<typeof verify>[2];
 
-/** Arguments node:crypto refuses before queueing the job reject the promise: verifySignature counts that as "no". */
-function verifyOffThread(digest: string | null, data: Buffer, key: VerifyKey, sig: Buffer): Promise<boolean> {
-  return new Promise((resolve) => verify(digest, data, key, sig, (err, ok) => resolve(!err && ok)));
-}
+/** Arguments node:crypto refuses throw: verifySignature counts that as "no". */
+const verifyNow = (digest: string | null, data: Buffer, key: VerifyKey, sig: Buffer): boolean => verify(digest, data, key, sig);
 
 /** RFC 7518: how each algorithm verifies; ECDSA signatures are R‖S of fixed length (§3.4). */
-const VERIFIERS: Record<Algorithm, (data: Buffer, key: KeyObject, sig: Buffer) => Promise<boolean> | false> = {
-  RS256: (d, k, s) => verifyOffThread("sha256", d, k, s),
-  PS256: (d, k, s) => verifyOffThread("sha256", d, { key: k, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, s),
-  ES256: (d, k, s) => s.length === 64 && verifyOffThread("sha256", d, { key: k, dsaEncoding: "ieee-p1363" }, s),
-  ES384: (d, k, s) => s.length === 96 && verifyOffThread("sha384", d, { key: k, dsaEncoding: "ieee-p1363" }, s),
-  ES512: (d, k, s) => s.length === 132 && verifyOffThread("sha512", d, { key: k, dsaEncoding: "ieee-p1363" }, s),
-  EdDSA: (d, k, s) => verifyOffThread(null, d, k, s),
+const VERIFIERS: Record<Algorithm, (data: Buffer, key: KeyObject, sig: Buffer) => boolean> = {
+  RS256: (d, k, s) => verifyNow("sha256", d, k, s),
+  PS256: (d, k, s) => verifyNow("sha256", d, { key: k, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, s),
+  ES256: (d, k, s) => s.length === 64 && verifyNow("sha256", d, { key: k, dsaEncoding: "ieee-p1363" }, s),
+  ES384: (d, k, s) => s.length === 96 && verifyNow("sha384", d, { key: k, dsaEncoding: "ieee-p1363" }, s),
+  ES512: (d, k, s) => s.length === 132 && verifyNow("sha512", d, { key: k, dsaEncoding: "ieee-p1363" }, s),
+  EdDSA: (d, k, s) => verifyNow(null, d, k, s),
 };
 
 /**
@@ -155,7 +155,7 @@ export async function verifySignature(jws: FlattenedJws, alg: Algorithm, jwk: Js
   let ok = false;
   try {
     const sig = decodeB64url(jws.signature, "the JWS signature");
-    ok = await VERIFIERS[alg](Buffer.from(`${jws.protected}.${jws.payload}`, "ascii"), key, sig);
+    ok = VERIFIERS[alg](Buffer.from(`${jws.protected}.${jws.payload}`, "ascii"), key, sig);
   } catch {
     ok = false;
   }
