@@ -189,7 +189,7 @@ describe("algorithms", () => {
     expect(res.body.status).toBe("valid");
   });
 
-  // the verification runs on libuv's thread pool (src/wfe/jws.ts): its "no" must still be a refusal for every algorithm
+  // node:crypto's verify (src/wfe/jws.ts) answers false, or throws, for a bad signature: either must be a refusal for every algorithm
   it.each(["ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA"] as const)("a %s signature with one byte changed → malformed", async (alg) => {
     const c = await env.account({ alg });
     const flip = (sig: string) => {
