@@ -110,19 +110,14 @@ export type KeyImporter = (jwk: JsonWebKeyLike, alg: Algorithm) => Promise<KeyOb
 // switches per certificate on PostgreSQL, 24 → 12 on SQLite).
 const importUncached: KeyImporter = async (jwk, alg) => KeyObject.from((await importJWK(jwk as JWK, alg)) as webcrypto.CryptoKey);
 
-type VerifyKey = Parameters<typeof verify>[2];
-
-/** Arguments node:crypto refuses throw: verifySignature counts that as "no". */
-const verifyNow = (digest: string | null, data: Buffer, key: VerifyKey, sig: Buffer): boolean => verify(digest, data, key, sig);
-
-/** RFC 7518: how each algorithm verifies; ECDSA signatures are R‖S of fixed length (§3.4). */
+/** RFC 7518: how each algorithm verifies; ECDSA signatures are R‖S of fixed length (§3.4). Arguments node:crypto refuses throw: verifySignature counts that as "no". */
 const VERIFIERS: Record<Algorithm, (data: Buffer, key: KeyObject, sig: Buffer) => boolean> = {
-  RS256: (d, k, s) => verifyNow("sha256", d, k, s),
-  PS256: (d, k, s) => verifyNow("sha256", d, { key: k, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, s),
-  ES256: (d, k, s) => s.length === 64 && verifyNow("sha256", d, { key: k, dsaEncoding: "ieee-p1363" }, s),
-  ES384: (d, k, s) => s.length === 96 && verifyNow("sha384", d, { key: k, dsaEncoding: "ieee-p1363" }, s),
-  ES512: (d, k, s) => s.length === 132 && verifyNow("sha512", d, { key: k, dsaEncoding: "ieee-p1363" }, s),
-  EdDSA: (d, k, s) => verifyNow(null, d, k, s),
+  RS256: (d, k, s) => verify("sha256", d, k, s),
+  PS256: (d, k, s) => verify("sha256", d, { key: k, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, s),
+  ES256: (d, k, s) => s.length === 64 && verify("sha256", d, { key: k, dsaEncoding: "ieee-p1363" }, s),
+  ES384: (d, k, s) => s.length === 96 && verify("sha384", d, { key: k, dsaEncoding: "ieee-p1363" }, s),
+  ES512: (d, k, s) => s.length === 132 && verify("sha512", d, { key: k, dsaEncoding: "ieee-p1363" }, s),
+  EdDSA: (d, k, s) => verify(null, d, k, s),
 };
 
 /**
