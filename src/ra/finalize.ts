@@ -1,7 +1,7 @@
-// Finalize (RFC 8555 §7.4): the CSR is checked against the order, the order moves ready → processing
-// with the CSR stored (a durable job), the CA signs, and storage records the certificate and the
-// valid order in one transaction. A crash between the two leaves a processing order that the
-// recovery loop finishes from the stored CSR.
+// Finalize (RFC 8555 §7.4): the order moves ready → processing with the CSR stored (a durable job, claimed by
+// one finalize), the CSR is checked against the order (a refused CSR puts the order back to ready), the CA
+// signs, and storage records the certificate and the valid order in one transaction. A crash after the claim
+// leaves a processing order that the recovery loop checks and finishes from the stored CSR.
 import { timingSafeEqual } from "node:crypto";
 import { addSeconds } from "../core/clock.js";
 import type { ParsedCsr } from "../core/csr.js";
@@ -13,7 +13,7 @@ import { AcmeError, malformed } from "../errors/index.js";
 import { checkKey } from "../goodkey/index.js";
 import { audit } from "../log/index.js";
 import type { RADeps } from "./deps.js";
-import type { OrderView } from "./orders.js";
+import { ownedBy, type OrderView } from "./orders.js";
 import { isObject } from "./payload.js";
 
 // a signing attempt takes milliseconds; a claim older than this belongs to a dead or stuck worker
@@ -78,33 +78,78 @@ export function finalizer(deps: RADeps, view: (o: Order, authzs?: OrderView["aut
     const order = await sa.getOrder(orderId);
     const der = await sa.getOrderCsr(orderId);
     if (!order || order.status !== "processing") return;
-    if (!der) {
-      await sa.failOrder(orderId, new AcmeError("serverInternal", "the order lost its CSR").toData());
+    const account = await sa.getAccount(order.accountId);
+    if (!der || !account) {
+      await sa.failOrder(orderId, new AcmeError("serverInternal", `the order lost its ${der ? "account" : "CSR"}`).toData());
       return;
     }
-    await issue(order, await ca.parseCsr(der));
+    // checked again: a claim is stored before its CSR is checked (finalize), and a crash between the two leaves it
+    let csr: ParsedCsr;
+    try {
+      csr = await ca.parseCsr(der);
+      checkCsr(csr, order, account);
+    } catch (err) {
+      if (!(err instanceof AcmeError)) throw err;
+      log.warn({ orderId, problem: err.type }, "a stored CSR is refused: the order is ready again");
+      await sa.releaseFinalize(orderId);
+      return;
+    }
+    await issue(order, csr);
+  }
+
+  /** The payload's CSR as DER, or undefined if the payload is not {"csr": "<base64url DER>"}. */
+  function csrOf(payload: unknown): Uint8Array | undefined {
+    if (!isObject(payload) || typeof payload.csr !== "string" || !/^[A-Za-z0-9_-]+$/.test(payload.csr)) return undefined;
+    return new Uint8Array(Buffer.from(payload.csr, "base64url"));
+  }
+
+  function notReady(status: Order["status"]): AcmeError {
+    return new AcmeError("orderNotReady", `the order is ${status}, not ready: ${status === "pending" ? "complete its authorizations first" : "it cannot be finalized"}`);
   }
 
   return {
-    /** `getOrder` carries the request's `nonce` claim (sa); it is settled before anything is written. */
+    /**
+     * A request whose CSR parses claims the order at once (sa.claimFinalize: on PostgreSQL one statement with the
+     * request's nonce and the order's read); the CSR is then checked against the order, and a refused CSR
+     * releases the claim. Any other request reads the order first (`getOrder`, which carries the nonce) so that
+     * its errors come in the same order as ever: the order's existence and owner, the payload, the order's
+     * status, the CSR.
+     */
     async finalize(account: Account, orderId: string, payload: unknown, getOrder: () => Promise<OrderView>, nonce?: NonceClaim): Promise<OrderView> {
-      const { order, authzs } = await getOrder();
-      await nonce?.settle();
-      if (payload === undefined) throw malformed('finalize needs a payload {"csr": "<base64url DER>"}');
-      if (!isObject(payload) || typeof payload.csr !== "string") throw malformed('the finalize payload must be {"csr": "<base64url DER>"}');
-      if (order.status !== "ready") {
-        throw new AcmeError("orderNotReady", `the order is ${order.status}, not ready: ${order.status === "pending" ? "complete its authorizations first" : "it cannot be finalized"}`);
+      // anything wrong with the request itself: the order is read first (carrying the nonce), so that the errors
+      // come in the order they always have
+      const refuse = async (failure: unknown): Promise<never> => {
+        const { order } = await getOrder();
+        await nonce?.settle();
+        if (payload === undefined) throw malformed('finalize needs a payload {"csr": "<base64url DER>"}');
+        if (!isObject(payload) || typeof payload.csr !== "string") throw malformed('the finalize payload must be {"csr": "<base64url DER>"}');
+        if (order.status !== "ready") throw notReady(order.status);
+        throw failure;
+      };
+      const der = csrOf(payload);
+      if (!der) return refuse(new AcmeError("badCSR", "the CSR is not base64url without padding"));
+      let csr: ParsedCsr;
+      try {
+        csr = await ca.parseCsr(der);
+      } catch (err) {
+        return refuse(err);
       }
-      if (!/^[A-Za-z0-9_-]+$/.test(payload.csr)) throw new AcmeError("badCSR", "the CSR is not base64url without padding");
-      const der = new Uint8Array(Buffer.from(payload.csr, "base64url"));
-      const csr = await ca.parseCsr(der);
-      checkCsr(csr, order, account);
-      // relaxed: the certificate's durable commit follows before the answer, or confirmDurable below
-      if (!(await sa.beginFinalize(order.id, der, addSeconds(clock.now(), ISSUE_LOCK_SECONDS), { relaxed: true }))) {
-        throw new AcmeError("orderNotReady", "the order is already being finalized");
+      const now = clock.now();
+      // relaxed: the certificate's durable commit follows before the answer, or releaseFinalize's, or confirmDurable's
+      const found = ownedBy(await sa.claimFinalize(orderId, account.id, der, now, addSeconds(now, ISSUE_LOCK_SECONDS), nonce, { relaxed: true }), account);
+      if (!found.claimed) {
+        const { order } = await view(found.order, found.authzs);
+        throw order.status === "ready" ? new AcmeError("orderNotReady", "the order is already being finalized") : notReady(order.status);
+      }
+      const { order, authzs } = found;
+      try {
+        checkCsr(csr, order, account);
+      } catch (err) {
+        await sa.releaseFinalize(order.id);
+        throw err;
       }
       try {
-        const certificateId = await issue({ ...order, status: "processing" }, csr);
+        const certificateId = await issue(order, csr);
         // stored in the same transaction that made the order valid: answer without reading it back
         if (certificateId) return view({ ...order, status: "valid", certificateId }, authzs);
       } catch (err) {

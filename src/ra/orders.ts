@@ -16,6 +16,13 @@ export interface OrderView {
   authzs: Authorization[];
 }
 
+/** The order found, if it is the account's: notFound if there is none, unauthorized if it is another account's. */
+export function ownedBy<T extends { order: Order }>(found: T | undefined, account: Account): T {
+  if (!found) throw notFound("order");
+  if (found.order.accountId !== account.id) throw unauthorized("this order belongs to another account");
+  return found;
+}
+
 export function orders(deps: RADeps) {
   const { sa, policy, clock, config, metrics } = deps;
 
@@ -132,9 +139,7 @@ export function orders(deps: RADeps) {
     },
 
     async getOrder(account: Account, id: string, nonce?: NonceClaim): Promise<OrderView> {
-      const found = await sa.getOrderWithAuthzs(id, nonce);
-      if (!found) throw notFound("order");
-      if (found.order.accountId !== account.id) throw unauthorized("this order belongs to another account");
+      const found = ownedBy(await sa.getOrderWithAuthzs(id, nonce), account);
       return view(found.order, found.authzs);
     },
 

@@ -487,14 +487,47 @@ export function createStorage(database: Database, clock: () => Date = () => new 
 
     // ---- finalize jobs: an order in "processing" with its CSR stored
     /**
-     * ready → processing with the CSR; exactly one finalize wins. `relaxed`: as for startChallengeFor, the
-     * caller answers only after storeCertificate's durable commit or after `confirmDurable`.
+     * Finalize's claim (RFC 8555 §7.4): the order moves ready → processing with the CSR, only if it is
+     * `accountId`'s, unexpired, and every one of its authorizations valid and unexpired (an order is stored
+     * "pending" until it is finalized; the status the client sees is computed, core/status.ts). Exactly one
+     * finalize wins. Returns the order with its authorizations and whether this call claimed it (the order then
+     * reads "processing"), or undefined if there is no such order. On PostgreSQL one statement, which also carries
+     * the request's nonce: the guarded UPDATE in a CTE, the order read beside it; SQLite: the UPDATE, then the read.
+     * `relaxed`: the caller answers only after storeCertificate's durable commit, releaseFinalize's or
+     * `confirmDurable`, so this commit need not wait for the disk (PostgreSQL; see `carrying`).
      */
-    async beginFinalize(orderId: string, csr: Uint8Array, lockUntil: Date, opts: { relaxed?: boolean } = {}): Promise<boolean> {
-      const count = await (opts.relaxed ? sql.relaxed : sql).run(
-        `UPDATE "Order" SET "status" = 'processing', "csr" = ?, "lockedUntil" = ? WHERE "id" = ? AND "status" IN ('pending', 'ready')`,
-        [csr, lockUntil, orderId],
-      );
+    async claimFinalize(
+      orderId: string,
+      accountId: string,
+      csr: Uint8Array,
+      now: Date,
+      lockUntil: Date,
+      nonce?: NonceClaim,
+      opts: { relaxed?: boolean } = {},
+    ): Promise<{ order: Order; authzs: Authorization[]; claimed: boolean } | undefined> {
+      // the authorizations are reached through the order's key ("OrderAuthz" is keyed by order first), so no
+      // statistics can make a generic plan scan them whole (see startChallengeFor)
+      const update = `UPDATE "Order" SET "status" = 'processing', "csr" = ?, "lockedUntil" = ?
+          WHERE "id" = ? AND "accountId" = ? AND "status" IN ('pending', 'ready') AND "expires" > ?
+          AND NOT EXISTS (SELECT 1 FROM "OrderAuthz" oa JOIN "Authorization" a ON a."id" = oa."authzId"
+            WHERE oa."orderId" = ? AND (a."status" <> 'valid' OR a."expires" <= ?))`;
+      const params: Param[] = [csr, lockUntil, orderId, accountId, now, orderId, now];
+      if (!pg) {
+        await nonce?.settle();
+        const claimed = (await sql.run(update, params)) === 1;
+        const found = await orderWithAuthzs(sql, orderId);
+        return found && { ...found, claimed };
+      }
+      const found = await orderWithAuthzs(carrying(nonce, opts.relaxed ? "relaxed" : "durable"), orderId, { cte: `WITH "claimed" AS (${update} RETURNING "id")`, params });
+      // the CTE's read sees the order as it was before the UPDATE
+      return found && (found.claimed ? { ...found, order: { ...found.order, status: "processing" } } : found);
+    },
+    /**
+     * Undoes a claim whose CSR the order refused (badCSR after claimFinalize): processing → ready, the CSR and the
+     * lock dropped, so the client may finalize again with another CSR. Durable: it is answered at once.
+     */
+    async releaseFinalize(orderId: string): Promise<boolean> {
+      const count = await sql.run(`UPDATE "Order" SET "status" = 'ready', "csr" = NULL, "lockedUntil" = NULL WHERE "id" = ? AND "status" = 'processing'`, [orderId]);
       return count === 1;
     },
     async dueFinalizeJobs(now: Date, limit: number): Promise<string[]> {

@@ -12,10 +12,10 @@ const COLUMNS = `a."id" AS "a_id", a."accountId" AS "a_accountId", a."identifier
   c."id", c."authzId", c."type", c."token", c."status", c."validated", c."error", c."validationRecord",
   c."attempts", c."runAfter", c."lockedUntil"`;
 const SELECT = `SELECT ${COLUMNS} FROM "Authorization" a JOIN "Challenge" c ON c."authzId" = a."id"`;
-const SELECT_ORDER = `SELECT ${COLUMNS}, o."id" AS "o_id", o."accountId" AS "o_accountId", o."status" AS "o_status",
+const ORDER_COLUMNS = `${COLUMNS}, o."id" AS "o_id", o."accountId" AS "o_accountId", o."status" AS "o_status",
   o."expires" AS "o_expires", o."identifiers" AS "o_identifiers", o."notBefore" AS "o_notBefore", o."notAfter" AS "o_notAfter",
-  o."error" AS "o_error", o."createdAt" AS "o_createdAt", cert."id" AS "o_certificateId"
-  FROM "Order" o JOIN "OrderAuthz" oa ON oa."orderId" = o."id" JOIN "Authorization" a ON a."id" = oa."authzId"
+  o."error" AS "o_error", o."createdAt" AS "o_createdAt", cert."id" AS "o_certificateId"`;
+const ORDER_FROM = `FROM "Order" o JOIN "OrderAuthz" oa ON oa."orderId" = o."id" JOIN "Authorization" a ON a."id" = oa."authzId"
   JOIN "Challenge" c ON c."authzId" = a."id" LEFT JOIN "Certificate" cert ON cert."orderId" = o."id"`;
 
 type Raw = Record<string, unknown>;
@@ -119,9 +119,19 @@ export function validAuthzsWhere(accountId: string, identifiers: Identifier[], a
   return [`a."accountId" = ? AND a."status" = 'valid' AND a."expires" > ? AND (${match})`, [accountId, after, ...identifiers.flatMap((i) => [i.type, i.value])]];
 }
 
-/** An order, its authorizations (with challenges, in the order's order) and its certificate id: one query. */
-export async function orderWithAuthzs(q: SqlRunner, id: string): Promise<{ order: Order; authzs: Authorization[] } | undefined> {
-  const raw = await q.all<Raw>(`${SELECT_ORDER} WHERE o."id" = ? ORDER BY oa."position", c."type"`, [id]);
+/**
+ * An order, its authorizations (with challenges, in the order's order) and its certificate id: one query.
+ * With `claim` (a `WITH "claimed" AS (… RETURNING "id")` clause and its parameters), the same statement runs
+ * that write first and `claimed` tells whether it returned a row; the read sees the rows as they were before it
+ * (PostgreSQL: finalize's claim reads the order too).
+ */
+export async function orderWithAuthzs(
+  q: SqlRunner,
+  id: string,
+  claim?: { cte: string; params: Param[] },
+): Promise<{ order: Order; authzs: Authorization[]; claimed: boolean } | undefined> {
+  const query = `SELECT ${ORDER_COLUMNS}${claim ? `, EXISTS (SELECT 1 FROM "claimed") AS "o_claimed"` : ""} ${ORDER_FROM} WHERE o."id" = ? ORDER BY oa."position", c."type"`;
+  const raw = await (claim ? q.all<Raw>(`${claim.cte} ${query}`, [...claim.params, id]) : q.all<Raw>(query, [id]));
   const o = raw[0];
   if (!o) return undefined;
   const authzs = groupAuthzs(raw);
@@ -138,7 +148,7 @@ export async function orderWithAuthzs(q: SqlRunner, id: string): Promise<{ order
     certificateId: o.o_certificateId ? String(o.o_certificateId) : undefined,
     createdAt: date(o.o_createdAt)!,
   };
-  return { order, authzs };
+  return { order, authzs, claimed: bool(o.o_claimed) };
 }
 
 export async function accountById(q: SqlRunner, id: string): Promise<Account | undefined> {

@@ -61,22 +61,31 @@ describe("validation jobs survive a crash", () => {
   }, 60_000);
 });
 
+/**
+ * A new account's ready order for `name`, then what a finalize that died after its claim leaves behind: the order
+ * processing with a CSR for `csrNames` stored, the dead worker's claim expired.
+ */
+async function crashedFinalize(env: InProc, name: string, csrNames: string[]) {
+  const c = await env.account();
+  const order = await c.newOrder([name]);
+  const authz = await c.authz(order.body.authorizations[0]);
+  const ch = authz.body.challenges.find((x: any) => x.type === "http-01");
+  env.responder.set(ch.token, c.keyAuthorization(ch.token));
+  await c.respond(ch.url);
+  await c.poll(order.location!, ["ready"]);
+  const orderId = order.location!.split("/").pop()!;
+  const accountId = (await env.anvil.sa.getOrder(orderId))!.accountId;
+  const csr = await makeCsr(csrNames);
+  expect((await env.anvil.sa.claimFinalize(orderId, accountId, csr.der, new Date(), new Date(Date.now() - 1000)))?.claimed).toBe(true);
+  return { c, order, orderId };
+}
+
 describe("finalize jobs survive a crash", () => {
   let env: InProc;
   it("an order left processing with its CSR is issued by the recovery loop; never valid without its certificate", async () => {
     env = await startInProc();
     cleanup.push(() => env.close());
-    const c = await env.account();
-    const order = await c.newOrder(["recover.anvil.test"]);
-    const authz = await c.authz(order.body.authorizations[0]);
-    const ch = authz.body.challenges.find((x: any) => x.type === "http-01");
-    env.responder.set(ch.token, c.keyAuthorization(ch.token));
-    await c.respond(ch.url);
-    await c.poll(order.location!, ["ready"]);
-    // what a crash between "processing" and "signed" leaves behind, with the dead worker's claim expired
-    const orderId = order.location!.split("/").pop()!;
-    const csr = await makeCsr(["recover.anvil.test"]);
-    expect(await env.anvil.sa.beginFinalize(orderId, csr.der, new Date(Date.now() - 1000))).toBe(true);
+    const { c, order } = await crashedFinalize(env, "recover.anvil.test", ["recover.anvil.test"]);
     const mid = await c.post(order.location!, "");
     expect(mid.body.status).toBe("processing");
     expect(mid.body.certificate).toBeUndefined();
@@ -86,6 +95,22 @@ describe("finalize jobs survive a crash", () => {
     const cert = await c.certificate(done.body.certificate);
     expect(cert.status).toBe(200);
     expect(cert.text).toMatch(/BEGIN CERTIFICATE/);
+  });
+});
+
+describe("a claim stored before its CSR was checked", () => {
+  it("a crash between the claim and the CSR's check: the recovery loop checks it, refuses it, and the order is ready again", async () => {
+    const env = await startInProc(); // the recovery loop runs every 5 s
+    cleanup.push(() => env.close());
+    // the stored CSR names a name the order does not hold
+    const { c, order, orderId } = await crashedFinalize(env, "checked.anvil.test", ["other.anvil.test"]);
+    const back = await c.poll(order.location!, ["ready", "valid", "invalid"], { timeoutMs: 20_000 });
+    expect(back.body.status).toBe("ready");
+    expect(back.body.certificate).toBeUndefined();
+    expect(await env.anvil.sa.getOrderCsr(orderId)).toBeUndefined();
+    // and the client's own finalize works
+    const fin = await c.finalize(order.body, (await makeCsr(["checked.anvil.test"])).der);
+    expect(fin.body.status).toBe("valid");
   });
 });
 

@@ -97,17 +97,22 @@ describe.each(kinds)("job scans and reuse read their partial indexes (%s)", (kin
     else expect(all).not.toMatch(/Seq Scan/);
   });
 
+  /** 32 accounts and 430 authorizations (one in ten pending), ids prefixed `${p}-`: a young server's tables (PostgreSQL). */
+  async function smallTables(p: string) {
+    await db.sql.run(`INSERT INTO "Account" ("id", "keyId", "jwk", "contact", "status", "tosAgreed", "createdAt")
+      SELECT '${p}-acct-' || i, '${p}-k-' || i, '{}', '[]', 'valid', true, now() FROM generate_series(1, 32) i`);
+    await db.sql.run(`INSERT INTO "Authorization" ("id", "accountId", "identifierType", "identifierValue", "wildcard", "status", "expires", "createdAt")
+      SELECT '${p}-authz-' || i, '${p}-acct-' || (1 + i % 32), 'dns', '${p}' || i || '.example', false,
+        CASE WHEN i % 10 = 0 THEN 'pending' ELSE 'valid' END, now() + interval '1 day', now() FROM generate_series(1, 430) i`);
+  }
+
   it("a challenge answer reaches its authorization by primary key, whatever the statistics (no scan of a whole table)", async () => {
     if (kind === "sqlite") return; // SQLite plans each statement as it runs; a PostgreSQL generic plan outlives its statistics
     // Statistics taken while the tables were small (430 authorizations of 32 accounts), as a fresh server's first
     // ANALYZE sees them, and the planner free to choose a sequential scan: the answer's guarded UPDATE must still
     // reach the authorization through its primary key. A plan that filters a scan of the whole table by account
     // and status looks cheap at that size, and stays cached while the table grows until the next ANALYZE.
-    await db.sql.run(`INSERT INTO "Account" ("id", "keyId", "jwk", "contact", "status", "tosAgreed", "createdAt")
-      SELECT 'plan-acct-' || i, 'plan-k-' || i, '{}', '[]', 'valid', true, now() FROM generate_series(1, 32) i`);
-    await db.sql.run(`INSERT INTO "Authorization" ("id", "accountId", "identifierType", "identifierValue", "wildcard", "status", "expires", "createdAt")
-      SELECT 'plan-authz-' || i, 'plan-acct-' || (1 + i % 32), 'dns', 'n' || i || '.example', false,
-        CASE WHEN i % 10 = 0 THEN 'pending' ELSE 'valid' END, now() + interval '1 day', now() FROM generate_series(1, 430) i`);
+    await smallTables("plan");
     await db.sql.run(`INSERT INTO "Challenge" ("id", "authzId", "type", "token", "status", "attempts")
       SELECT 'plan-ch-' || i || '-' || t, 'plan-authz-' || i, t, 'tok-' || i || '-' || t, 'pending', 0
         FROM generate_series(1, 430) i, unnest(ARRAY['http-01', 'dns-01', 'tls-alpn-01']) t`);
@@ -118,5 +123,23 @@ describe.each(kinds)("job scans and reuse read their partial indexes (%s)", (kin
     const plans = (await Promise.all(statements.map(([text, params]) => plan(text, params, { seqscan: true })))).join("\n");
     expect(plans).toContain("Authorization_pkey");
     expect(plans).not.toMatch(/Seq Scan on "(Authorization|Challenge)"/);
+  });
+
+  it("a finalize's claim reaches the order and its authorizations by key, whatever the statistics", async () => {
+    if (kind === "sqlite") return; // as above: only a PostgreSQL generic plan outlives the statistics it was made from
+    // small-table statistics again (430 orders of 32 accounts, one authorization each), the planner free to scan
+    await smallTables("fin");
+    await db.sql.run(`INSERT INTO "Order" ("id", "accountId", "status", "expires", "identifiers", "createdAt")
+      SELECT 'fin-order-' || i, 'fin-acct-' || (1 + i % 32), CASE WHEN i % 3 = 0 THEN 'valid' ELSE 'pending' END,
+        now() + interval '7 days', jsonb_build_array(jsonb_build_object('type', 'dns', 'value', 'fin' || i || '.example')), now()
+        FROM generate_series(1, 430) i`);
+    await db.sql.run(`INSERT INTO "OrderAuthz" ("orderId", "authzId", "position") SELECT 'fin-order-' || i, 'fin-authz-' || i, 0 FROM generate_series(1, 430) i`);
+    for (const t of ["Account", "Authorization", "Order", "OrderAuthz"]) await db.sql.run(`ANALYZE "${t}"`);
+    const now = new Date();
+    const statements = await statementsOf(() => sa.claimFinalize("fin-order-11", "fin-acct-12", new Uint8Array([1]), now, new Date(now.getTime() + 10_000)));
+    const plans = (await Promise.all(statements.map(([text, params]) => plan(text, params, { seqscan: true })))).join("\n");
+    expect(plans).toContain("Order_pkey");
+    expect(plans).toContain("OrderAuthz_pkey");
+    expect(plans).not.toMatch(/Seq Scan on "(Order|OrderAuthz|Authorization|Challenge)"/);
   });
 });

@@ -225,10 +225,39 @@ describe("finalize checks the CSR", () => {
     expect(ok.body.status).toBe("valid");
   });
 
+  /** A refused CSR leaves the order ready, with nothing stored of the attempt. */
+  async function stillReady(order: { location: string | null }) {
+    expect((await acct.post(order.location!, "")).body.status).toBe("ready");
+    const stored = await env.anvil.sa.getOrderCsr(order.location!.split("/").pop()!);
+    expect(stored).toBeUndefined();
+  }
+
   it("a CN that is not one of the identifiers → badCSR", async () => {
     const order = await readyOrder(["cn.anvil.test"]);
     const res = await acct.finalize(order.body, (await makeCsr(["cn.anvil.test"], "ES256", { cn: "other.anvil.test" })).der);
     expect(res.body.type).toBe(ERR("badCSR"));
+    await stillReady(order);
+  });
+
+  it("another account's finalize → unauthorized, and the order stays the owner's to finalize", async () => {
+    const order = await readyOrder(["owner.anvil.test"]);
+    const other = await env.account();
+    const res = await other.finalize(order.body, (await makeCsr(["owner.anvil.test"])).der);
+    expect(res.status).toBe(403);
+    expect(res.body.type).toBe(ERR("unauthorized"));
+    await stillReady(order);
+    expect((await acct.finalize(order.body, (await makeCsr(["owner.anvil.test"])).der)).body.status).toBe("valid");
+  });
+
+  it("a second finalize of a valid order → orderNotReady; of an unknown order → 404", async () => {
+    const order = await readyOrder(["twice.anvil.test"]);
+    const csr = (await makeCsr(["twice.anvil.test"])).der;
+    expect((await acct.finalize(order.body, csr)).body.status).toBe("valid");
+    const again = await acct.finalize(order.body, csr);
+    expect(again.status).toBe(403);
+    expect(again.body).toMatchObject({ type: ERR("orderNotReady"), detail: expect.stringMatching(/order is valid/) });
+    const unknown = await acct.post(order.body.finalize.replace(/\/order\/[^/]+\//, "/order/no-such-order/"), { csr: Buffer.from(csr).toString("base64url") });
+    expect(unknown.status).toBe(404);
   });
 
   it("garbage → badCSR; a tampered CSR signature → badCSR", async () => {
@@ -238,6 +267,7 @@ describe("finalize checks the CSR", () => {
     const der = Buffer.from(csr.der);
     der[der.length - 5] ^= 0xff;
     expect((await acct.finalize(order.body, der)).body.type).toBe(ERR("badCSR"));
+    await stillReady(order);
   });
 
   it("a weak key (RSA 1024) → badPublicKey", async () => {
@@ -250,6 +280,7 @@ describe("finalize checks the CSR", () => {
     const der = execFileSync("openssl", ["req", "-new", "-key", keyPath, "-outform", "DER", "-subj", "/CN=weak.anvil.test", "-addext", "subjectAltName=DNS:weak.anvil.test"]);
     const res = await acct.finalize(order.body, new Uint8Array(der));
     expect(res.body.type).toBe(ERR("badPublicKey"));
+    await stillReady(order);
   });
 
   it("the account key as the certificate key → badCSR", async () => {
@@ -266,6 +297,7 @@ describe("finalize checks the CSR", () => {
     const res = await acct.finalize(order.body, new Uint8Array(csr.rawData));
     expect(res.body.type).toBe(ERR("badCSR"));
     expect(res.body.detail).toMatch(/account key/);
+    await stillReady(order);
   });
 });
 

@@ -90,8 +90,41 @@ describe.each(kinds)("hand-written SQL and Prisma agree (%s)", (kind) => {
     expect(await sa.findValidAuthzs("acct1", [{ type: "dns", value: "a.example" }], validUntil)).toEqual([]);
   });
 
+  it("claims an order for finalize only if it is the account's, unexpired, and every authorization valid and unexpired", async () => {
+    const now = new Date("2026-03-02T00:00:00.000Z");
+    const lock = new Date("2026-03-02T00:00:10.000Z");
+    const csr = new Uint8Array([1, 2, 3]);
+    const orderExpires = (await sa.getOrder("order1"))!.expires;
+    const claim = (at: Date, account = "acct1") => sa.claimFinalize("order1", account, csr, at, lock);
+    const stored = async () => (await db.prisma.order.findUnique({ where: { id: "order1" }, select: { status: true, csr: true, lockedUntil: true } }))!;
+    expect(await sa.claimFinalize("no-such-order", "acct1", csr, now, lock)).toBeUndefined();
+    // refused: another account's; the order expired (one millisecond either side of the stored date, compared in SQL)
+    expect(await claim(now, "acct2")).toMatchObject({ claimed: false, order: { id: "order1", status: "pending", accountId: "acct1" } });
+    expect(await claim(orderExpires)).toMatchObject({ claimed: false });
+    // refused: an authorization not valid, or expired
+    await db.prisma.authorization.update({ where: { id: "authz1" }, data: { status: "pending" } });
+    expect(await claim(now)).toMatchObject({ claimed: false });
+    const validUntil = (await db.prisma.authorization.update({ where: { id: "authz1" }, data: { status: "valid", expires: now } })).expires;
+    expect(await claim(now)).toMatchObject({ claimed: false });
+    expect(await stored()).toEqual({ status: "pending", csr: null, lockedUntil: null });
+    await db.prisma.authorization.update({ where: { id: "authz1" }, data: { expires: new Date("2026-12-31T23:59:59.999Z") } });
+    expect(validUntil.toISOString()).toBe(now.toISOString());
+    // claimed, one millisecond before the order's expiry: the order reads processing, with its authorizations
+    const won = await claim(new Date(orderExpires.getTime() - 1));
+    expect(won).toMatchObject({ claimed: true, order: { id: "order1", status: "processing", authzIds: ["authz1"] } });
+    expect(won!.authzs.map((a) => [a.id, a.status])).toEqual([["authz1", "valid"]]);
+    expect(await stored()).toMatchObject({ status: "processing", csr: csr, lockedUntil: lock });
+    // exactly one wins
+    expect(await claim(now)).toMatchObject({ claimed: false, order: { status: "processing" } });
+    // a refused CSR releases it: ready again, the CSR and the lock gone
+    expect(await sa.releaseFinalize("order1")).toBe(true);
+    expect(await sa.releaseFinalize("order1")).toBe(false);
+    expect(await stored()).toEqual({ status: "ready", csr: null, lockedUntil: null });
+  });
+
   it("stores a certificate with its bytes; Prisma's revocation reads back through SQL", async () => {
-    expect(await sa.beginFinalize("order1", new Uint8Array([1, 2, 3]), new Date("2026-03-02T00:00:10.000Z"))).toBe(true);
+    const claimed = await sa.claimFinalize("order1", "acct1", new Uint8Array([1, 2, 3]), new Date("2026-03-02T00:00:00.000Z"), new Date("2026-03-02T00:00:10.000Z"));
+    expect(claimed?.claimed).toBe(true);
     expect(await sa.getOrderCsr("order1")).toEqual(new Uint8Array([1, 2, 3]));
     const der = new Uint8Array([0x30, 0x82, 0x00, 0xff, 0x00]);
     const stored = await sa.storeCertificate({

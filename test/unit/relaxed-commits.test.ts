@@ -105,12 +105,15 @@ describe("a challenge start whose answer waits for the outcome is written relaxe
 });
 
 describe("a finalize's ready → processing is written relaxed", () => {
-  function finalizeSetup(issue: () => Promise<void>, stored = true) {
+  function finalizeSetup(issue: () => Promise<void>, stored = true, orderName = "a.test") {
     const calls: string[] = [];
-    const order = { id: "o1", accountId: "acct", status: "ready", identifiers: [{ type: "dns", value: "a.test" }], authzIds: ["az1"] } as unknown as Order;
+    const order = { id: "o1", accountId: "acct", status: "ready", identifiers: [{ type: "dns", value: orderName }], authzIds: ["az1"] } as unknown as Order;
     const deps = {
       sa: {
-        beginFinalize: async (_id: string, _csr: Uint8Array, _lock: Date, o: { relaxed?: boolean } = {}) => (calls.push(`begin relaxed=${o.relaxed === true}`), true),
+        claimFinalize: async (_id: string, _acct: string, _csr: Uint8Array, _now: Date, _lock: Date, _nonce: unknown, o: { relaxed?: boolean } = {}) => (
+          calls.push(`claim relaxed=${o.relaxed === true}`), { order: { ...order, status: "processing" }, authzs: [], claimed: true }
+        ),
+        releaseFinalize: async (id: string) => (calls.push(`release ${id}`), true),
         storeCertificate: async () => (calls.push("store"), stored),
         confirmDurable: async (table: string, id: string) => void calls.push(`confirm ${table} ${id}`),
         getOrder: async () => (calls.push("read"), { ...order, status: "processing" }),
@@ -128,10 +131,16 @@ describe("a finalize's ready → processing is written relaxed", () => {
     return { calls, run: () => fin.finalize(account, "o1", { csr: "AAAA" }, async () => ({ order, authzs: [] }) as never) };
   }
 
+  it("a CSR the order refuses: the claim is released by a durable write before the badCSR answer; nothing signed", async () => {
+    const { calls, run } = finalizeSetup(async () => undefined, true, "b.test");
+    await expect(run()).rejects.toMatchObject({ type: "badCSR" });
+    expect(calls).toEqual(["claim relaxed=true", "release o1"]);
+  });
+
   it("issued: the certificate's durable commit covers it; no confirmation", async () => {
     const { calls, run } = finalizeSetup(async () => undefined);
     expect(((await run()) as unknown as { order: Order }).order.status).toBe("valid");
-    expect(calls).toEqual(["begin relaxed=true", "sign", "store"]);
+    expect(calls).toEqual(["claim relaxed=true", "sign", "store"]);
   });
 
   it("signing failed (answered processing, the recovery loop retries): confirmed durable before the answer", async () => {
@@ -139,6 +148,6 @@ describe("a finalize's ready → processing is written relaxed", () => {
       throw new Error("signer down");
     });
     expect(((await run()) as unknown as { order: Order }).order.status).toBe("processing");
-    expect(calls).toEqual(["begin relaxed=true", "sign", "confirm Order o1", "read"]);
+    expect(calls).toEqual(["claim relaxed=true", "sign", "confirm Order o1", "read"]);
   });
 });
