@@ -11,7 +11,8 @@ const HELP = `Usage: npm run bench -- compare [--servers anvil-sqlite,anvil-pg,p
   [--duration 20] [--warmup 5] [--prime 2000] [--poll-cap 50] [--revoke] [--quiet-cores 0.3] [--quiet-wait 300]
   [--max-others 25] [--max-retries 2] [--stall-retries 4]
   [--json FILE] [--markdown]
-Each run (server × concurrency) starts a fresh server (temp data, fresh PostgreSQL database, Pebble
+The runs go concurrency by concurrency (every server at 1, then every server at 8, …), so that the runs
+each ratio compares are close in time. Each run (server × concurrency) starts a fresh server (temp data, fresh PostgreSQL database, Pebble
 with PEBBLE_VA_NOSLEEP=1); everything is stopped and removed at the end. Each fresh Anvil first
 issues --prime certificates at concurrency 8 (not measured, as the warm-up): Node's JIT optimizes a
 function called once per certificate only after ~1,500 certificates, which at concurrency 1 takes a
@@ -58,8 +59,10 @@ export async function main(argv: string[]): Promise<void> {
   for (const s of servers) if (!SERVER_KINDS.includes(s)) throw new Error(`--servers: unknown "${s}" (${SERVER_KINDS.join(", ")})`);
   const levels = values.concurrency.split(",").map(Number);
   const runs: CompareRun[] = [];
-  for (const kind of servers) {
-    for (const concurrency of levels) {
+  // concurrency by concurrency, every server at each: the runs a ratio divides are minutes apart, not the whole
+  // comparison apart, on a machine whose speed drifts (docs/performance.md, session 16)
+  for (const concurrency of levels) {
+    for (const kind of servers) {
       // a fresh server per run: no run inherits another's data, and a wedged Pebble is not reused
       const once = async () => {
         const stack = await startStack(kind);
@@ -135,7 +138,8 @@ export async function main(argv: string[]): Promise<void> {
       runs.push({ ...run, ...(attempts.length ? { discarded: attempts } : {}) });
     }
   }
-  console.log(formatComparison(runs, values.markdown));
+  const position = (r: CompareRun) => servers.indexOf(r.server) * levels.length + levels.indexOf(r.result.concurrency);
+  console.log(formatComparison(runs.sort((a, b) => position(a) - position(b)), values.markdown));
   if (values.json) await writeFile(values.json, JSON.stringify(runs, null, 2));
 }
 
