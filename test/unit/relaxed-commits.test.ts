@@ -131,7 +131,7 @@ describe("a finalize's ready → processing is written relaxed", () => {
     return { calls, run: () => fin.finalize(account, "o1", { csr: "AAAA" }, async () => ({ order, authzs: [] }) as never) };
   }
 
-  it("a CSR the order refuses: the claim is released by a durable write before the badCSR answer; nothing signed", async () => {
+  it("a CSR the order refuses: the claim is released (on the main pool, sa) before the badCSR answer; nothing signed", async () => {
     const { calls, run } = finalizeSetup(async () => undefined, true, "b.test");
     await expect(run()).rejects.toMatchObject({ type: "badCSR" });
     expect(calls).toEqual(["claim relaxed=true", "release o1"]);
