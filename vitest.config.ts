@@ -33,8 +33,9 @@ export default defineConfig({
     // 2 cores: a few files at a time; e2e files spawn real servers and clients
     poolOptions: { forks: { maxForks: 3, minForks: 1 } },
     projects: [
-      // several instances need a shared database: multi-instance runs in the postgres project only
-      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"], exclude: ["test/integration/multi-instance.test.ts", "test/integration/pg-changes.test.ts"] } },
+      // several instances need a shared database: multi-instance runs in the postgres project only (and so do the
+      // PostgreSQL-only pg-changes and pg-statements)
+      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"], exclude: ["test/integration/multi-instance.test.ts", "test/integration/pg-changes.test.ts", "test/integration/pg-statements.test.ts"] } },
       ...(withPostgres ? [{
         extends: true as const,
         test: {

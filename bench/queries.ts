@@ -4,6 +4,7 @@
 // during which it ran, or to "between requests" (the background validator, timers).
 import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -41,6 +42,8 @@ interface QueryCounts {
   byRequest: Record<string, number>; // statements per certificate
   requestsPerCert: Record<string, number>;
   byStatement: Record<string, number>; // statements per certificate
+  /** each request kind's most common count of statements in one request: a timer's statement that lands inside one request does not move it */
+  typicalPerRequest: Record<string, number>;
   idlePerSecond: number;
   /** PostgreSQL: per certificate over the measured certificates (pg_stat_wal is the whole server's) */
   wal?: { flushes: number; commits: number };
@@ -61,11 +64,20 @@ async function walCounters(url: string): Promise<{ flushes: number; commits: num
   }
 }
 
-async function count(kind: ServerKind, certs: number, warmup: number, revoke: boolean): Promise<QueryCounts> {
+/** The most common value (the smallest of those tied). */
+export function mode(values: number[]): number {
+  const seen = new Map<number, number>();
+  for (const v of values) seen.set(v, (seen.get(v) ?? 0) + 1);
+  return [...seen].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? NaN;
+}
+
+/** Statements a certificate costs on `kind` (a fresh server started here, with `env`, and stopped after), `certs` certificates one at a time. */
+export async function countStatements(kind: ServerKind, certs: number, warmup: number, revoke: boolean, env: Record<string, string> = {}): Promise<QueryCounts> {
   const log = join(tmpdir(), `anvil-bench-queries-${process.pid}-${Date.now()}.jsonl`);
-  const tsx = import.meta.resolve("tsx");
-  const hook = pathToFileURL(join(import.meta.dirname, "query-hook.ts")).href;
-  const stack = await startStack(kind, { nodeArgs: ["--import", tsx, "--import", hook], env: { BENCH_QUERY_LOG: log } });
+  // resolved through require and URL, not import.meta.resolve/dirname: the test runner's module loader has neither
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+  const hook = new URL("./query-hook.ts", import.meta.url).href;
+  const stack = await startStack(kind, { nodeArgs: ["--import", tsx, "--import", hook], env: { ...env, BENCH_QUERY_LOG: log } });
   const { http, close } = createHttp({ ca: stack.server.ca });
   try {
     const rec = new Recorder();
@@ -92,19 +104,26 @@ async function count(kind: ServerKind, certs: number, warmup: number, revoke: bo
     const trace = rec.trace;
     const byRequest = new Map<string, number>();
     const byStatement = new Map<string, number>();
+    const inRequest = trace.map(() => 0);
     let statements = 0;
     let j = 0;
     for (const [t, , sql] of lines) {
       if (t < t0 || t > t1) continue;
       statements++;
       while (j < trace.length && trace[j].end < t) j++;
-      const req = j < trace.length && trace[j].start <= t ? trace[j].kind : "between requests (validator, timers)";
+      const inside = j < trace.length && trace[j].start <= t;
+      if (inside) inRequest[j]++;
+      const req = inside ? trace[j].kind : "between requests (validator, timers)";
       byRequest.set(req, (byRequest.get(req) ?? 0) + 1);
       const k = statementKind(sql);
       byStatement.set(k, (byStatement.get(k) ?? 0) + 1);
     }
     const requests = new Map<string, number>();
-    for (const r of trace) requests.set(r.kind, (requests.get(r.kind) ?? 0) + 1);
+    const perInstance = new Map<string, number[]>();
+    trace.forEach((r, i) => {
+      requests.set(r.kind, (requests.get(r.kind) ?? 0) + 1);
+      perInstance.set(r.kind, [...(perInstance.get(r.kind) ?? []), inRequest[i]!]);
+    });
     const per = (m: Map<string, number>) => Object.fromEntries([...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, v / certs]));
     return {
       kind,
@@ -113,6 +132,7 @@ async function count(kind: ServerKind, certs: number, warmup: number, revoke: bo
       byRequest: per(byRequest),
       requestsPerCert: per(requests),
       byStatement: per(byStatement),
+      typicalPerRequest: Object.fromEntries([...perInstance].map(([k, v]) => [k, mode(v)])),
       idlePerSecond: lines.filter(([t]) => t >= idle0 && t <= idle1).length / ((idle1 - idle0) / 1e6),
       wal: wal0 && wal1 ? { flushes: (wal1.flushes - wal0.flushes) / certs, commits: (wal1.commits - wal0.commits) / certs } : undefined,
     };
@@ -131,7 +151,10 @@ function format(c: QueryCounts, markdown: boolean): string {
     `idle server: ${c.idlePerSecond.toFixed(1)} statements/s (background timers)`,
     ...(c.wal ? [`PostgreSQL per certificate: ${c.wal.flushes.toFixed(2)} log flushes (pg_stat_wal.wal_sync), ${c.wal.commits.toFixed(2)} commits`] : []),
     "",
-    t(["during request", "requests / cert", "statements / cert"], Object.entries(c.byRequest).map(([k, v]) => [k, f(c.requestsPerCert[k] ?? 0), f(v)])),
+    t(
+      ["during request", "requests / cert", "statements / cert", "typical request"],
+      Object.entries(c.byRequest).map(([k, v]) => [k, f(c.requestsPerCert[k] ?? 0), f(v), k in c.typicalPerRequest ? String(c.typicalPerRequest[k]) : "-"]),
+    ),
     "",
     t(["statement", "per cert"], Object.entries(c.byStatement).map(([k, v]) => [k, f(v)])),
   ];
@@ -153,7 +176,7 @@ export async function main(argv: string[]): Promise<void> {
   if (values.help) return void console.log(HELP);
   const kinds: ServerKind[] = values.db === "both" ? ["anvil-sqlite", "anvil-pg"] : [values.db === "postgres" ? "anvil-pg" : "anvil-sqlite"];
   for (const kind of kinds) {
-    const c = await count(kind, Number(values.certs), Number(values.warmup), values.revoke);
+    const c = await countStatements(kind, Number(values.certs), Number(values.warmup), values.revoke);
     console.log(format(c, values.markdown) + "\n");
   }
 }
