@@ -3,7 +3,7 @@
 // implementation, so a test does not check Anvil's X.509 output with Anvil's own libraries), and
 // make HTTPS requests that trust a given CA.
 import { spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -99,18 +99,45 @@ export function describeRun(r: RunResult): string {
   return `${r.command}\nexit ${r.code ?? r.signal}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 }
 
-/** A port that was free on the host a moment ago (the kernel picks it; we release it). */
-export function freePort(host = "127.0.0.1"): Promise<number> {
+/** Whether `port` can be listened on at `host` now (released at once). */
+function bindable(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** The first port of the kernel's ephemeral range, from which outgoing connections take their local ports. */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    return Number.isInteger(low) ? low : 32768;
+  } catch {
+    return 32768; // not Linux: Linux's default
+  }
+}
+
+/**
+ * A port that was free on the host a moment ago, picked at random below the kernel's ephemeral range. A port
+ * the kernel hands out (listen on 0) comes from that range, and once released the next outgoing connection (to
+ * PostgreSQL, say) may take it as its local port before the server under test binds it: EADDRINUSE, seen in a full
+ * test run. Ports below the range are never taken that way.
+ */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  const low = ephemeralLow();
+  for (let i = 0; low > 11_000 && i < 100; i++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if (await bindable(port, host)) return port;
+  }
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
     srv.on("error", reject);
     srv.listen(0, host, () => {
       const addr = srv.address();
-      srv.close(() => {
-        if (addr && typeof addr === "object") resolve(addr.port);
-        else reject(new Error("no port"));
-      });
+      srv.close(() => (addr && typeof addr === "object" ? resolve(addr.port) : reject(new Error("no port"))));
     });
   });
 }
