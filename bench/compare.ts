@@ -10,9 +10,11 @@ import { fmt, markdownTable, table } from "./stats.js";
 const HELP = `Usage: npm run bench -- compare [--servers anvil-sqlite,anvil-pg,pebble] [--concurrency 1,8,32]
   [--duration 20] [--warmup 5] [--prime 2000] [--poll-cap 50] [--revoke] [--quiet-cores 0.3] [--quiet-wait 300]
   [--max-others 25] [--max-retries 2] [--stall-retries 4]
-  [--json FILE] [--markdown]
+  [--rounds 1] [--json FILE] [--markdown]
 The runs go concurrency by concurrency (every server at 1, then every server at 8, …), so that the runs
-each ratio compares are close in time. Each run (server × concurrency) starts a fresh server (temp data, fresh PostgreSQL database, Pebble
+each ratio compares are close in time. --rounds N does all of it N times; each server and concurrency is then
+reported by its median run (by throughput; of an even number, the lower middle), with every round's rate.
+Each run (server × concurrency) starts a fresh server (temp data, fresh PostgreSQL database, Pebble
 with PEBBLE_VA_NOSLEEP=1); everything is stopped and removed at the end. Each fresh Anvil first
 issues --prime certificates at concurrency 8 (not measured, as the warm-up): Node's JIT optimizes a
 function called once per certificate only after ~1,500 certificates, which at concurrency 1 takes a
@@ -31,6 +33,7 @@ export interface CompareRun {
   startupMs: number;
   result: LoadResult;
   discarded?: string[]; // why earlier attempts of this run were measured again
+  rounds?: number[]; // with --rounds: every round's rate (steadyRate) of this server and concurrency, in run order
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -39,6 +42,7 @@ export async function main(argv: string[]): Promise<void> {
     options: {
       servers: { type: "string", default: SERVER_KINDS.join(",") },
       concurrency: { type: "string", default: "1,8,32" },
+      rounds: { type: "string", default: "1" },
       duration: { type: "string", default: "20" },
       warmup: { type: "string", default: "5" },
       prime: { type: "string", default: "2000" },
@@ -61,7 +65,7 @@ export async function main(argv: string[]): Promise<void> {
   const runs: CompareRun[] = [];
   // concurrency by concurrency, every server at each: the runs a ratio divides are minutes apart, not the whole
   // comparison apart, on a machine whose speed drifts (docs/performance.md, session 16)
-  for (const concurrency of levels) {
+  for (let round = 0; round < Number(values.rounds); round++) for (const concurrency of levels) {
     for (const kind of servers) {
       // a fresh server per run: no run inherits another's data, and a wedged Pebble is not reused
       const once = async () => {
@@ -139,8 +143,29 @@ export async function main(argv: string[]): Promise<void> {
     }
   }
   const position = (r: CompareRun) => servers.indexOf(r.server) * levels.length + levels.indexOf(r.result.concurrency);
-  console.log(formatComparison(runs.sort((a, b) => position(a) - position(b)), values.markdown));
+  const chosen = medianRuns(runs).sort((a, b) => position(a) - position(b));
+  console.log(formatComparison(chosen, values.markdown));
   if (values.json) await writeFile(values.json, JSON.stringify(runs, null, 2));
+}
+
+/**
+ * One run per server and concurrency: the median by throughput (steadyRate) of that pair's rounds, the lower
+ * middle of an even number, with every round's rate in `rounds` when there was more than one. Rounds without a
+ * rate (wedged within their first second) are left out unless none has one.
+ */
+export function medianRuns(runs: CompareRun[]): CompareRun[] {
+  const groups = new Map<string, CompareRun[]>();
+  for (const r of runs) {
+    const key = `${r.server} ${r.result.concurrency}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((g) => {
+    if (g.length === 1) return g[0]!;
+    // a run with no rate (wedged within its first second) is chosen only if no round has one
+    const rated = g.filter((r) => !Number.isNaN(steadyRate(r.result)));
+    const sorted = (rated.length ? rated : g).sort((a, b) => steadyRate(a.result) - steadyRate(b.result));
+    return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, rounds: g.map((r) => Number(steadyRate(r.result).toFixed(1))) };
+  });
 }
 
 /**
@@ -191,6 +216,7 @@ export function formatComparison(runs: CompareRun[], markdown: boolean): string 
       ),
     );
   }
+  for (const r of runs.filter((x) => x.rounds)) out.push(`${r.server} c=${r.result.concurrency}: median of the rounds' rates ${r.rounds!.join(", ")}`);
   const starts = runs.map((r) => `${r.server} c=${r.result.concurrency} ${r.startupMs} ms`).join(", ");
   out.push("", `start-up (spawn → ready): ${starts}`);
   for (const r of runs.filter((x) => x.discarded)) out.push(`${r.server} c=${r.result.concurrency}: measured again after: ${r.discarded!.join("; ")}`);
