@@ -157,7 +157,9 @@ export function medianRuns(runs: CompareRun[]): CompareRun[] {
   const groups = new Map<string, CompareRun[]>();
   for (const r of runs) {
     const key = `${r.server} ${r.result.concurrency}`;
-    groups.set(key, [...(groups.get(key) ?? []), r]);
+    const group = groups.get(key) ?? [];
+    group.push(r);
+    groups.set(key, group);
   }
   return [...groups.values()].map((g) => {
     if (g.length === 1) return g[0]!;

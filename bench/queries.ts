@@ -122,7 +122,9 @@ export async function countStatements(kind: ServerKind, certs: number, warmup: n
     const perInstance = new Map<string, number[]>();
     trace.forEach((r, i) => {
       requests.set(r.kind, (requests.get(r.kind) ?? 0) + 1);
-      perInstance.set(r.kind, [...(perInstance.get(r.kind) ?? []), inRequest[i]!]);
+      const counts = perInstance.get(r.kind) ?? [];
+      counts.push(inRequest[i]!);
+      perInstance.set(r.kind, counts);
     });
     const per = (m: Map<string, number>) => Object.fromEntries([...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, v / certs]));
     return {

@@ -99,13 +99,16 @@ export function describeRun(r: RunResult): string {
   return `${r.command}\nexit ${r.code ?? r.signal}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 }
 
-/** Whether `port` can be listened on at `host` now (released at once). */
-function bindable(port: number, host: string): Promise<boolean> {
+/** Listens on `port` at `host` (0: the kernel picks) and closes at once: the port it had, or undefined if it could not. */
+function tryListen(port: number, host: string): Promise<number | undefined> {
   return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.once("error", () => resolve(false));
-    srv.listen(port, host, () => srv.close(() => resolve(true)));
+    srv.once("error", () => resolve(undefined));
+    srv.listen(port, host, () => {
+      const addr = srv.address();
+      srv.close(() => resolve(addr && typeof addr === "object" ? addr.port : undefined));
+    });
   });
 }
 
@@ -128,18 +131,12 @@ function ephemeralLow(): number {
 export async function freePort(host = "127.0.0.1"): Promise<number> {
   const low = ephemeralLow();
   for (let i = 0; low > 11_000 && i < 100; i++) {
-    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
-    if (await bindable(port, host)) return port;
+    const port = await tryListen(10_000 + Math.floor(Math.random() * (low - 10_000)), host);
+    if (port !== undefined) return port;
   }
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === "object" ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
+  const picked = await tryListen(0, host); // no room below the range: the kernel's pick, as before
+  if (picked === undefined) throw new Error(`no free port on ${host}`);
+  return picked;
 }
 
 export function makeTempDir(prefix: string): Promise<string> {
