@@ -41,7 +41,7 @@ export default defineConfig({
         test: {
           name: "postgres",
           include: ["test/integration/**/*.test.ts", "test/e2e/**/*.test.ts"],
-          exclude: ["test/integration/va-*.test.ts", "test/integration/testdns-*.test.ts", "test/integration/cli.test.ts", "test/e2e/harness.test.ts", "test/e2e/docker.test.ts", "test/integration/db-outage.test.ts", "test/integration/migrations.test.ts", "test/integration/sqlite-group-commit.test.ts"],
+          exclude: ["test/integration/va-*.test.ts", "test/integration/testdns-*.test.ts", "test/integration/cli.test.ts", "test/e2e/harness.test.ts", "test/e2e/docker.test.ts", "test/integration/db-outage.test.ts", "test/integration/migrations.test.ts", "test/integration/sqlite-group-commit.test.ts", "test/integration/sqlite-checkpoint.test.ts"],
           env: { ANVIL_TEST_DB: "postgres" },
         },
       }] : []),

@@ -72,7 +72,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     const applied = await migrate(d.databaseUrl);
     if (applied.length) log.info({ applied }, "database migrations applied");
   }
-  const db = await createDb(d.databaseUrl);
+  const db = await createDb(d.databaseUrl, { warn: (obj, msg) => log.warn(obj, msg) });
   const sa = createStorage(db, () => clock.now(), { exclusive: dbKind(d.databaseUrl) === "sqlite" });
   const { issuer, created, rootPath } = await preparePki(config);
   if (created) log.info({ rootPath }, "created a new root and intermediate CA");

@@ -3,6 +3,7 @@
 // `sql` runs hand-written statements on the same connection (SQLite) or pool (PostgreSQL): sql.ts.
 import type BetterSqlite3 from "better-sqlite3";
 import type { PrismaClient as SqliteClient } from "../generated/sqlite/client.js";
+import { startCheckpointer } from "./checkpointer.js";
 import { listenForChanges, type ChangeFeed } from "./notify.js";
 import { pgSql, sqliteSql, type Sql } from "./sql.js";
 
@@ -52,8 +53,11 @@ export function withStartupOption(url: string, option: string, defaults?: string
  */
 const GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan";
 
+/** SQLite: the WAL size (pages) at which a commit of the request thread checkpoints, if the checkpointer has not. */
+export const WAL_AUTOCHECKPOINT_PAGES = 10_000;
+
 // Dynamic imports: only the selected client, its WASM query compiler and its driver are loaded.
-export async function createDb(url: string): Promise<Database> {
+export async function createDb(url: string, opts: { warn?: (obj: object, msg: string) => void } = {}): Promise<Database> {
   if (dbKind(url) === "postgres") {
     const { PrismaClient } = await import("../generated/postgres/client.js");
     const { PrismaPg } = await import("@prisma/adapter-pg");
@@ -96,8 +100,27 @@ export async function createDb(url: string): Promise<Database> {
   await prisma.$executeRawUnsafe("PRAGMA busy_timeout = 5000");
   await prisma.$executeRawUnsafe("PRAGMA foreign_keys = ON");
   await prisma.$executeRawUnsafe("PRAGMA cache_size = -8192"); // 8 MiB of pages (default 2 MiB; 32 MiB cost RSS for ~3% of CPU)
-  // wal_autocheckpoint stays at SQLite's 1,000 pages: 10,000 saved ~50 µs per commit but each checkpoint then
-  // stalled the (synchronous) request thread for ~100 ms (docs/performance.md)
+  // Checkpoints run off the request thread (checkpointer.ts). The request thread's own automatic checkpoint is
+  // the backstop that bounds the WAL: at 10,000 pages (~40 MB) instead of SQLite's 1,000 it comes round every few
+  // seconds under load, not three times a second, and finds little left to copy. (Without the checkpointer, 10,000
+  // pages copied at once stalled the request thread for ~100 ms: docs/performance.md, session 5.)
+  await prisma.$executeRawUnsafe(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
   if (!connection) throw new Error("the SQLite adapter did not expose its connection");
-  return { prisma, sql: sqliteSql(connection, acquire), kind: "sqlite", close: () => prisma.$disconnect() };
+  let failing = false;
+  const checkpointer = startCheckpointer(sqliteFile(url), {
+    onResult: (err) => {
+      // said once per run of failures; the backstop keeps the WAL bounded meanwhile
+      if (err && !failing) opts.warn?.({ err }, "SQLite background checkpoint failed; the request thread's own checkpoints go on");
+      failing = err !== undefined;
+    },
+  });
+  return {
+    prisma,
+    sql: sqliteSql(connection, acquire, () => checkpointer.committed()),
+    kind: "sqlite",
+    close: async () => {
+      await checkpointer.close();
+      await prisma.$disconnect();
+    },
+  };
 }

@@ -72,7 +72,7 @@ function sqliteParam(v: Param): string | number | Buffer | null {
  * dearest part of a write (WAL frames, locks, index header): one per turn instead of one per request.
  * A read with no group open runs at once, as before.
  */
-export function sqliteSql(db: BetterSqlite3.Database, acquire: ReturnType<typeof createMutex>): Sql {
+export function sqliteSql(db: BetterSqlite3.Database, acquire: ReturnType<typeof createMutex>, onCommit?: () => void): Sql {
   const cache = new Map<string, BetterSqlite3.Statement>();
   const prepare = (text: string) => {
     let stmt = cache.get(text);
@@ -133,6 +133,7 @@ export function sqliteSql(db: BetterSqlite3.Database, acquire: ReturnType<typeof
       if (g.poisoned !== undefined) throw g.poisoned;
       prepare("COMMIT").run();
       commits++;
+      onCommit?.();
       g.settle();
     } catch (err) {
       try {

@@ -1,0 +1,20 @@
+// The checkpointer's thread (checkpointer.ts): its own connection to the SQLite file, a PASSIVE checkpoint per request.
+import { parentPort, workerData } from "node:worker_threads";
+import Database from "better-sqlite3";
+import type { CheckpointReply, CheckpointRequest } from "./checkpointer.js";
+
+const { file } = workerData as { file: string };
+let db: Database.Database | undefined;
+
+parentPort!.on("message", ({ id }: CheckpointRequest) => {
+  let reply: CheckpointReply;
+  try {
+    db ??= new Database(file, { fileMustExist: true });
+    // PASSIVE: copies what no reader still needs, waits for nobody, and never invokes the busy handler
+    const [r] = db.pragma("wal_checkpoint(PASSIVE)") as { busy: number; log: number; checkpointed: number }[];
+    reply = { id, log: r!.log, checkpointed: r!.checkpointed };
+  } catch (err) {
+    reply = { id, error: err instanceof Error ? err.message : String(err) };
+  }
+  parentPort!.postMessage(reply);
+});
