@@ -103,7 +103,7 @@ export async function createDb(url: string, opts: { warn?: (obj: object, msg: st
   // Checkpoints run off the request thread (checkpointer.ts). The request thread's own automatic checkpoint is
   // the backstop that bounds the WAL: at 10,000 pages (~40 MB) instead of SQLite's 1,000 it comes round every few
   // seconds under load, not three times a second, and finds little left to copy. (Without the checkpointer, 10,000
-  // pages copied at once stalled the request thread for ~100 ms: docs/performance.md, session 5.)
+  // pages copied at once stalled the request thread for 75–134 ms: docs/performance.md, sessions 1 and 5.)
   await prisma.$executeRawUnsafe(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
   if (!connection) throw new Error("the SQLite adapter did not expose its connection");
   let failing = false;
