@@ -11,8 +11,8 @@ parentPort!.on("message", ({ id }: CheckpointRequest) => {
   try {
     db ??= new Database(file, { fileMustExist: true });
     // PASSIVE: copies what no reader still needs, waits for nobody, and never invokes the busy handler
-    const [r] = db.pragma("wal_checkpoint(PASSIVE)") as { busy: number; log: number; checkpointed: number }[];
-    reply = { id, log: r!.log, checkpointed: r!.checkpointed };
+    db.pragma("wal_checkpoint(PASSIVE)");
+    reply = { id };
   } catch (err) {
     reply = { id, error: err instanceof Error ? err.message : String(err) };
   }

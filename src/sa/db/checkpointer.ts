@@ -13,7 +13,7 @@ export interface CheckpointRequest {
   id: number;
 }
 
-export type CheckpointReply = WorkerReply & ({ log: number; checkpointed: number } | { error: string });
+export type CheckpointReply = WorkerReply & { error?: string };
 
 export interface Checkpointer {
   /** a transaction committed: a checkpoint follows within `delayMs` (one at a time) */
@@ -36,7 +36,7 @@ export function startCheckpointer(file: string, opts: { delayMs?: number; onResu
     again = false;
     channel
       .ask((id) => ({ id }))
-      .then((r) => opts.onResult?.("error" in r ? new Error(r.error) : undefined))
+      .then((r) => opts.onResult?.(r.error === undefined ? undefined : new Error(r.error)))
       .catch((err: Error) => opts.onResult?.(err))
       .finally(() => {
         running = false;
