@@ -17,7 +17,7 @@ import { createDb, createStorage, dbKind, migrate, type Storage } from "./sa/ind
 import { ensureServerTls } from "./tls.js";
 import { createVA, createVAInWorker, type ValidationAuthority } from "./va/index.js";
 import type { Resolver } from "./va/types.js";
-import { createLinker, wfePlugin } from "./wfe/index.js";
+import { createClientErrorHandler, createLinker, wfePlugin } from "./wfe/index.js";
 
 export function keySpec(name: string): KeySpec {
   const [type, size] = name.split("-") as [string, string];
@@ -123,8 +123,11 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     ensureServerTls({ dir: tlsDir, issuer, hostnames: config.hostnames, lifetimeSeconds: config.tls.certificateLifetime, renewBefore: config.tls.renewBefore, now: clock.now() });
   const tls = config.tls.enabled ? await tlsOptions() : undefined;
 
+  const linker = createLinker(d.baseUrl);
   const app = Fastify({
     loggerInstance: log,
+    // bytes Node's HTTP parser refuses get an RFC 8555 problem document too
+    clientErrorHandler: createClientErrorHandler({ issueNonce: () => nonces.issue(), directoryUrl: linker.directory() }),
     logController: new LogController({ disableRequestLogging: true }), // our onResponse hook logs one line
     bodyLimit: 64 * 1024,
     ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
@@ -145,7 +148,6 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   app.get("/readyz", async (_req, reply) =>
     (await ready()) ? reply.send({ status: "ready" }) : reply.code(503).header("Retry-After", "5").send({ status: "database unreachable" }));
 
-  const linker = createLinker(d.baseUrl);
   await app.register(wfePlugin, {
     ra,
     nonces,

@@ -21,6 +21,7 @@ declare module "fastify" {
   }
 }
 export { createLinker, type Linker } from "./linker.js";
+export { createClientErrorHandler } from "./client-error.js";
 
 /** Fastify's own client errors (body too large, bad content type…) as ACME problems. */
 function fromFastifyError(err: FastifyError): AcmeError | undefined {

@@ -1,5 +1,6 @@
 // Hostile payloads at every endpoint: whatever a signed request carries, the answer is an RFC 8555 problem
 // (4xx, application/problem+json), never a 500, and the server keeps working.
+import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TestAcme } from "../helpers/acme.js";
 import { startInProc, type InProc } from "../helpers/inproc.js";
@@ -87,6 +88,47 @@ describe("hostile payloads", () => {
       }
     }
     expect(failures).toEqual([]);
+    expect((await acct.post(acct.kid!, "")).status).toBe(200);
+  });
+});
+
+/** Bytes written straight to Anvil's TLS port; resolves with what came back before the server closed. */
+function raw(directoryUrl: string, ca: string, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(directoryUrl);
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: hostname, port: Number(port), ca, servername: hostname }, () => socket.end(bytes));
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("close", () => resolve(Buffer.concat(chunks).toString("latin1")));
+    socket.on("error", reject);
+    socket.setTimeout(10_000, () => socket.destroy(new Error("no answer within 10 s")));
+  });
+}
+
+function parseRaw(response: string): { status: number; headers: Record<string, string>; body: any } {
+  const [head = "", body = ""] = response.split("\r\n\r\n");
+  const [statusLine = "", ...lines] = head.split("\r\n");
+  const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]));
+  return { status: Number(statusLine.split(" ")[1]), headers, body: JSON.parse(body) };
+}
+
+describe("requests that are not HTTP/1.1 at all", () => {
+  // Node's parser refuses these before any route sees them; RFC 8555 §6.7 still wants a problem document
+  it.each([
+    ["an unknown method", "GARBAGE / HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+    ["a Content-Length that is not a number", "POST /acme/new-order HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400],
+    ["a header line without a colon", "GET /directory HTTP/1.1\r\nHost: x\r\nnot a header\r\n\r\n", 400],
+    ["header fields over Node's 16 KiB", `GET /directory HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`, 431],
+  ])("%s: an RFC 8555 problem document, then the connection closes", async (_what, bytes, status) => {
+    const res = parseRaw(await raw(env.directoryUrl, env.rootPem, bytes));
+    expect(res.status).toBe(status);
+    expect(res.headers["content-type"]).toBe("application/problem+json");
+    expect(res.headers["connection"]).toBe("close");
+    expect(res.headers["replay-nonce"]).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(res.headers["link"]).toBe(`<${env.directoryUrl}>;rel="index"`);
+    expect(res.body).toMatchObject({ type: "urn:ietf:params:acme:error:malformed", status });
+    expect(res.body.detail).toEqual(expect.any(String));
+    // and the server goes on
     expect((await acct.post(acct.kid!, "")).status).toBe(200);
   });
 });
