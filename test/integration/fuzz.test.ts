@@ -2,7 +2,7 @@
 // headers, mangled JWS bodies and raw bodies, at every route and with every method. Whatever arrives, the answer
 // is below 500, every 4xx is an RFC 8555 problem document (RFC 8555 §6.7, RFC 7807), and the server still works.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TestAcme } from "../helpers/acme.js";
+import { makeCsr, type TestAcme } from "../helpers/acme.js";
 import { startInProc, type InProc } from "../helpers/inproc.js";
 
 // mulberry32: a small seeded PRNG, so the sequence (and any failure) is the same on every run
@@ -17,8 +17,9 @@ function prng(seed: number): () => number {
   };
 }
 
-const SEED = 0x5eed18;
-const ROUNDS = 1500;
+// a longer or different run by hand: ANVIL_FUZZ_SEED=7 ANVIL_FUZZ_ROUNDS=20000 npx vitest run test/integration/fuzz.test.ts
+const SEED = Number(process.env.ANVIL_FUZZ_SEED ?? 0x5eed18);
+const ROUNDS = Number(process.env.ANVIL_FUZZ_ROUNDS ?? 1500);
 
 const STRINGS = [
   "", " ", "\u0000", "é", "😀", "\ud800", "a".repeat(5000), "-1", "1e309", "NaN", "null", "true", "[]", "{}",
@@ -52,12 +53,23 @@ function generator(rand: () => number) {
 let env: InProc;
 let acct: TestAcme;
 let urls: string[];
+let readyFinalize: string;
+let csrDer: Uint8Array;
 
 beforeAll(async () => {
   env = await startInProc();
   acct = await env.account();
   const order = await acct.newOrder(["fuzz.anvil.test"]);
   const authz = await acct.authz(order.body.authorizations[0]);
+  // an order made ready through http-01, for CSRs mangled byte by byte
+  const ready = await acct.newOrder(["fuzz-ready.anvil.test"]);
+  const readyAuthz = await acct.authz(ready.body.authorizations[0]);
+  const http01 = readyAuthz.body.challenges.find((c: { type: string }) => c.type === "http-01");
+  env.responder.set(http01.token, acct.keyAuthorization(http01.token));
+  await acct.respond(http01.url);
+  expect((await acct.poll(ready.location!, ["ready", "invalid"])).body.status).toBe("ready");
+  readyFinalize = ready.body.finalize;
+  csrDer = (await makeCsr(["fuzz-ready.anvil.test"])).der;
   const base = acct.kid!.replace(/\/acct\/.*/, "");
   urls = [
     acct.directory.newAccount, acct.directory.newOrder, acct.directory.revokeCert, acct.directory.keyChange,
@@ -86,6 +98,16 @@ describe("randomized hostile requests", () => {
         if (rand() < 0.3) protectedHeader[pick(["alg", "nonce", "url", "kid", "jwk", "crit", "b64", "typ", "zip"])] = value(2);
         what = `signed ${JSON.stringify(payload)?.slice(0, 60)} header ${JSON.stringify(protectedHeader).slice(0, 60)}`;
         res = await acct.post(url, payload, { protected: protectedHeader });
+      } else if (kind < 0.62) {
+        // a CSR with a few bytes changed, cut short or grown, to a ready order: parsing it is the CA's own work
+        const der = Buffer.from(csrDer);
+        const cut = rand() < 0.2 ? der.subarray(0, Math.floor(rand() * der.length)) : der;
+        const mangled = Buffer.concat([cut, rand() < 0.1 ? Buffer.from([0, 0x30, 0x82, 0xff]) : Buffer.alloc(0)]);
+        for (let n = 1 + Math.floor(rand() * 3); n > 0 && mangled.length > 0; n--) {
+          mangled[Math.floor(rand() * mangled.length)] = Math.floor(rand() * 256);
+        }
+        what = `finalize with a mangled CSR ${mangled.toString("hex").slice(0, 60)}`;
+        res = await acct.post(readyFinalize, { csr: mangled.toString("base64url") });
       } else if (kind < 0.8) {
         // a signed request whose JWS body is reshaped after signing
         const field = pick(["protected", "payload", "signature", "header", "extra"]);
