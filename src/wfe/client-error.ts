@@ -6,6 +6,7 @@
 import http from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyBaseLogger } from "fastify";
+import { malformed } from "../errors/index.js";
 
 interface ParserError extends Error {
   code?: string;
@@ -13,10 +14,10 @@ interface ParserError extends Error {
   reason?: string;
 }
 
-function describe(err: ParserError): { status: number; detail: string } {
-  if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") return { status: 408, detail: "the request did not arrive in time" };
-  if (err.code === "HPE_HEADER_OVERFLOW") return { status: 431, detail: "the request's header fields are too large" };
-  return { status: 400, detail: `the request is not valid HTTP/1.1: ${err.reason ?? err.message}` };
+function describe(err: ParserError) {
+  if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") return malformed("the request did not arrive in time", { status: 408 });
+  if (err.code === "HPE_HEADER_OVERFLOW") return malformed("the request's header fields are too large", { status: 431 });
+  return malformed(`the request is not valid HTTP/1.1: ${err.reason ?? err.message}`, { status: 400 });
 }
 
 /** Fastify's `clientErrorHandler` option (called with the Fastify instance as `this`). */
@@ -24,13 +25,13 @@ export function createClientErrorHandler(deps: { issueNonce(): string; directory
   return function clientErrorHandler(this: { log: FastifyBaseLogger }, err: ParserError, socket: Socket): void {
     // a reset connection has nobody left to answer
     if (err.code === "ECONNRESET" || socket.destroyed) return;
-    const { status, detail } = describe(err);
+    const problem = describe(err);
     this.log.debug({ err: { code: err.code, message: err.message } }, "request refused by the HTTP parser");
     if (socket.writable) {
-      const body = JSON.stringify({ type: "urn:ietf:params:acme:error:malformed", detail, status });
+      const body = JSON.stringify(problem.toData());
       socket.write(
         [
-          `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}`,
+          `HTTP/1.1 ${problem.status} ${http.STATUS_CODES[problem.status]}`,
           "Content-Type: application/problem+json",
           `Content-Length: ${Buffer.byteLength(body)}`,
           `Replay-Nonce: ${deps.issueNonce()}`,
