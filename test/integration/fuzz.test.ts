@@ -2,7 +2,7 @@
 // headers, mangled JWS bodies and raw bodies, at every route and with every method. Whatever arrives, the answer
 // is below 500, every 4xx is an RFC 8555 problem document (RFC 8555 §6.7, RFC 7807), and the server still works.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeCsr, type TestAcme } from "../helpers/acme.js";
+import { generateAccountKey, makeCsr, type TestAcme } from "../helpers/acme.js";
 import { startInProc, type InProc } from "../helpers/inproc.js";
 
 // mulberry32: a small seeded PRNG, so the sequence (and any failure) is the same on every run
@@ -55,6 +55,7 @@ let acct: TestAcme;
 let urls: string[];
 let readyFinalize: string;
 let csrDer: Uint8Array;
+let certDer: Buffer;
 
 beforeAll(async () => {
   env = await startInProc();
@@ -70,6 +71,9 @@ beforeAll(async () => {
   expect((await acct.poll(ready.location!, ["ready", "invalid"])).body.status).toBe("ready");
   readyFinalize = ready.body.finalize;
   csrDer = (await makeCsr(["fuzz-ready.anvil.test"])).der;
+  // a certificate, for revocation requests carrying it mangled
+  const issued = await acct.issue(["fuzz-cert.anvil.test"], env.responder);
+  certDer = Buffer.from(issued.certPem.split("-----END CERTIFICATE-----")[0]!.replace(/-----BEGIN CERTIFICATE-----|\s/g, ""), "base64");
   const base = acct.kid!.replace(/\/acct\/.*/, "");
   urls = [
     acct.directory.newAccount, acct.directory.newOrder, acct.directory.revokeCert, acct.directory.keyChange,
@@ -108,6 +112,24 @@ describe("randomized hostile requests", () => {
         }
         what = `finalize with a mangled CSR ${mangled.toString("hex").slice(0, 60)}`;
         res = await acct.post(readyFinalize, { csr: mangled.toString("base64url") });
+      } else if (kind < 0.67) {
+        // revocation of the certificate with a few bytes changed, and any reason
+        const mangled = Buffer.from(certDer);
+        mangled[Math.floor(rand() * mangled.length)] = Math.floor(rand() * 256);
+        const reason = rand() < 0.5 ? undefined : value(2);
+        what = `revoke a mangled certificate, reason ${JSON.stringify(reason)}`;
+        res = await acct.post(acct.directory.revokeCert, { certificate: mangled.toString("base64url"), ...(reason === undefined ? {} : { reason }) });
+      } else if (kind < 0.72) {
+        // a key change whose inner JWS (new key, account, old key, url) has one member wrong
+        const member = pick(["account", "oldKey", "url", "alg", "jwk", "kid", "nonce"]);
+        const wrong = value(2);
+        const inMember = ["account", "oldKey"].includes(member) ? "innerPayload" : "innerProtected";
+        what = `key change with inner ${member}=${JSON.stringify(wrong)?.slice(0, 60)}`;
+        const innerPayload = { account: acct.kid, oldKey: acct.key.jwk, ...(inMember === "innerPayload" ? { [member]: wrong } : {}) };
+        res = await acct.keyChange(await generateAccountKey(pick(["ES256", "ES384", "EdDSA"] as const)), {
+          innerPayload,
+          innerProtected: inMember === "innerProtected" ? { [member]: wrong } : {},
+        });
       } else if (kind < 0.8) {
         // a signed request whose JWS body is reshaped after signing
         const field = pick(["protected", "payload", "signature", "header", "extra"]);
