@@ -7,6 +7,7 @@ import http from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyBaseLogger } from "fastify";
 import { malformed } from "../errors/index.js";
+import { link } from "./context.js";
 
 interface ParserError extends Error {
   code?: string;
@@ -17,7 +18,7 @@ interface ParserError extends Error {
 function describe(err: ParserError) {
   if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") return malformed("the request did not arrive in time", { status: 408 });
   if (err.code === "HPE_HEADER_OVERFLOW") return malformed("the request's header fields are too large", { status: 431 });
-  return malformed(`the request is not valid HTTP/1.1: ${err.reason ?? err.message}`, { status: 400 });
+  return malformed(`the request is not valid HTTP/1.1: ${err.reason ?? err.message}`);
 }
 
 /** Fastify's `clientErrorHandler` option (called with the Fastify instance as `this`). */
@@ -35,7 +36,7 @@ export function createClientErrorHandler(deps: { issueNonce(): string; directory
           "Content-Type: application/problem+json",
           `Content-Length: ${Buffer.byteLength(body)}`,
           `Replay-Nonce: ${deps.issueNonce()}`,
-          `Link: <${deps.directoryUrl}>;rel="index"`,
+          `Link: ${link(deps.directoryUrl, "index")}`,
           "Cache-Control: no-store",
           "Connection: close",
           "",

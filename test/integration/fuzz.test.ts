@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateAccountKey, makeCsr, type TestAcme } from "../helpers/acme.js";
 import { startInProc, type InProc } from "../helpers/inproc.js";
+import { pemToDer } from "../helpers/tools.js";
 
 // mulberry32: a small seeded PRNG, so the sequence (and any failure) is the same on every run
 function prng(seed: number): () => number {
@@ -73,7 +74,7 @@ beforeAll(async () => {
   csrDer = (await makeCsr(["fuzz-ready.anvil.test"])).der;
   // a certificate, for revocation requests carrying it mangled
   const issued = await acct.issue(["fuzz-cert.anvil.test"], env.responder);
-  certDer = Buffer.from(issued.certPem.split("-----END CERTIFICATE-----")[0]!.replace(/-----BEGIN CERTIFICATE-----|\s/g, ""), "base64");
+  certDer = Buffer.from(pemToDer(issued.certPem));
   const base = acct.kid!.replace(/\/acct\/.*/, "");
   urls = [
     acct.directory.newAccount, acct.directory.newOrder, acct.directory.revokeCert, acct.directory.keyChange,
